@@ -1,0 +1,1 @@
+"""Cameos: enrollment with liveness, permissions, approvals, restrictions, revocation, co-ownership."""

@@ -1,0 +1,1 @@
+"""Wiring every domain shares: settings, database, migrations, errors, auth, audit, app, CLI."""

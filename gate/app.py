@@ -1,0 +1,151 @@
+"""The app factory: middleware, the problem+json error model, and every domain's routes."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import psycopg
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from gate import logs
+from gate.db import database_url, open_pool
+from gate.errors import Problem
+from gate.media import ContentStore
+from gate.settings import Settings
+from gate.web import AppContext
+from policies.service import PolicyHolder, load_file
+
+log = logging.getLogger(__name__)
+PROBLEM_JSON = "application/problem+json"
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+def build_context(settings: Settings) -> AppContext:
+    """Open the process's long-lived resources. The caller closes `ctx.pool` at shutdown."""
+    from gate.migrate import migrate
+
+    url = database_url(settings)
+    migrate(url)
+    pool = open_pool(url, min_size=settings.pool_min_size, max_size=settings.pool_max_size)
+    policies = PolicyHolder(load_file(settings.policy_file))
+    ctx = AppContext(settings=settings, pool=pool, policies=policies, store=ContentStore(settings.media_dir))
+    from gate.startup import start_domains
+
+    start_domains(ctx)
+    return ctx
+
+
+def problem_response(
+    request: Request, status: int, code: str, title: str, detail: str, **extra: Any
+) -> JSONResponse:
+    body = {
+        "type": f"https://cameogate.dev/problems/{code}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "code": code,
+        "instance": request.url.path,
+        "request_id": logs.request_id.get(),
+        **extra,
+    }
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON)
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(Problem)
+    async def _problem(request: Request, exc: Problem) -> JSONResponse:
+        resp = problem_response(request, exc.status, exc.code, exc.title, exc.detail, **exc.extra)
+        resp.headers.update(exc.headers)
+        return resp
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # Field locations and messages only: echoing the input back could reflect secrets.
+        errors = [
+            {"field": ".".join(str(p) for p in err.get("loc", ())), "reason": err.get("msg", "")}
+            for err in exc.errors()
+        ]
+        return problem_response(
+            request, 422, "validation_failed", "The request is not valid", "see errors", errors=errors
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        codes = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
+        code = codes.get(exc.status_code, "http_error")
+        return problem_response(request, exc.status_code, code, str(exc.detail), str(exc.detail))
+
+    @app.exception_handler(psycopg.OperationalError)
+    async def _db_down(request: Request, exc: psycopg.OperationalError) -> JSONResponse:
+        log.error("database unavailable: %s", exc)
+        return problem_response(
+            request, 503, "database_unavailable", "Service unavailable", "the database cannot be reached"
+        )
+
+
+def create_app(settings: Settings, ctx: AppContext | None = None) -> FastAPI:
+    """An app over `ctx` (tests pass their own) or over resources opened at start-up."""
+    owns_context = ctx is None
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if app.state.ctx is None:
+            app.state.ctx = build_context(settings)
+        yield
+        if owns_context:
+            from gate.startup import stop_domains
+
+            stop_domains(app.state.ctx)
+            app.state.ctx.pool.close()
+
+    app = FastAPI(
+        title="cameogate",
+        version="0.1.0",
+        summary="Consent, IP opt-outs and C2PA provenance in front of an AI video generator.",
+        lifespan=lifespan,
+    )
+    app.state.ctx = ctx
+
+    @app.middleware("http")
+    async def request_context(request: Request, call_next: Any) -> Any:
+        incoming = request.headers.get("x-request-id", "")
+        rid = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        token = logs.request_id.set(rid)
+        started = time.perf_counter()
+        try:
+            try:
+                response = await call_next(request)
+            except Exception:
+                # The trace goes to the log under the request id, never to the client.
+                log.exception("unhandled error")
+                response = problem_response(
+                    request, 500, "internal_error", "Internal error", "an unexpected error was logged"
+                )
+            response.headers["X-Request-ID"] = rid
+            log.info(
+                "request",
+                extra={
+                    "method": request.method,
+                    "path": request.url.path,
+                    "status": response.status_code,
+                    "ms": round((time.perf_counter() - started) * 1000, 2),
+                },
+            )
+        finally:
+            logs.request_id.reset(token)
+        return response
+
+    _install_error_handlers(app)
+    from gate.routes import include_all
+
+    include_all(app)
+    return app

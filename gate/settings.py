@@ -1,0 +1,88 @@
+"""The one typed settings object, read from CAMEOGATE_* environment variables at start-up."""
+
+from __future__ import annotations
+
+import base64
+import logging
+import secrets
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+log = logging.getLogger(__name__)
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    """Built once by the entry point (CLI, app factory, tests) and passed down; never read at import."""
+
+    model_config = SettingsConfigDict(env_prefix="CAMEOGATE_", extra="ignore")
+
+    # Database: an external server when set; otherwise an embedded PostgreSQL under var_dir.
+    database_url: str | None = None
+    pool_min_size: int = 1
+    pool_max_size: int = 10
+
+    var_dir: Path = PROJECT_ROOT / "var"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    log_level: str = "INFO"
+    policy_file: Path = PROJECT_ROOT / "policies" / "default.yaml"
+
+    # Secrets. Unset in development: generated once under var_dir/secrets with a loud warning.
+    # Template keys: "kid1:BASE64KEY,kid2:BASE64KEY"; the first encrypts, all decrypt (rotation).
+    template_keys: str | None = None
+    token_secret: str | None = None  # HMAC key for consent tokens (base64)
+    webhook_secret: str | None = None  # default HMAC key for webhooks to platforms (base64)
+
+    # Models: offline defaults ship in packages; production ones load from configured paths.
+    face_embedder: Literal["dlib", "facenet"] = "dlib"
+    facenet_weights: Path | None = None  # state dict of InceptionResnetV1 (VGGFace2)
+    voice_embedder: Literal["resemblyzer", "ecapa"] = "resemblyzer"
+    ecapa_dir: Path | None = None  # speechbrain ECAPA-TDNN directory (hyperparams.yaml + ckpt)
+    clip_checkpoint: Path | None = None  # open-clip checkpoint; CLIP signals are off when unset
+    clip_model: str = "ViT-B-32"
+    diffusers_model_dir: Path | None = None  # local diffusers text-to-video pipeline (GPU backend)
+    generator_backend: Literal["cpu", "diffusers"] = "cpu"
+
+    # Provenance signing identity. Unset in development: a local CA is created under var_dir.
+    signing_chain: Path | None = None  # PEM, signing certificate first, then intermediates
+    signing_key: Path | None = None  # PKCS#8 PEM
+    signing_key_password: str | None = Field(default=None, repr=False)
+    tsa_url: str | None = None
+
+    @property
+    def media_dir(self) -> Path:
+        return self.var_dir / "media"
+
+    def dev_secret(self, name: str, nbytes: int = 32) -> bytes:
+        """A development-only secret kept in var_dir/secrets; production sets CAMEOGATE_* instead."""
+        path = self.var_dir / "secrets" / name
+        if path.exists():
+            return base64.b64decode(path.read_text())
+        log.warning("INSECURE development secret %r created at %s; set it in production", name, path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        value = secrets.token_bytes(nbytes)
+        path.touch(mode=0o600)
+        path.write_text(base64.b64encode(value).decode())
+        return value
+
+    def secret(self, name: str) -> bytes:
+        configured = getattr(self, name)
+        return base64.b64decode(configured) if configured else self.dev_secret(name)
+
+    def template_keyring(self) -> dict[str, bytes]:
+        """Key id → AES-256 key, active key first (dicts keep insertion order)."""
+        if not self.template_keys:
+            return {"dev": self.dev_secret("template_key")}
+        ring: dict[str, bytes] = {}
+        for item in self.template_keys.split(","):
+            kid, _, b64 = item.strip().partition(":")
+            key = base64.b64decode(b64)
+            if len(key) != 32:
+                raise ValueError(f"CAMEOGATE_TEMPLATE_KEYS: key {kid!r} must be 32 bytes (base64)")
+            ring[kid] = key
+        return ring

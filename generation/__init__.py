@@ -1,0 +1,1 @@
+"""Generation jobs: the PostgreSQL queue, workers, backends and the gated pipeline."""

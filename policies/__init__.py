@@ -1,0 +1,1 @@
+"""The one versioned policy document that every decision reads."""

@@ -1,0 +1,1 @@
+"""C2PA signing and verification, watermarks, fingerprints, the manifest store."""

@@ -1,0 +1,1 @@
+"""Rights holders' opt-outs, the FAISS indexes, prompt and media scans, disputes."""

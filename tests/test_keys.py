@@ -1,0 +1,68 @@
+"""API keys: shown once, stored hashed, revocable; roles bind to subjects and organisations."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+from fastapi.testclient import TestClient
+
+from gate.cli import main
+from gate.db import Conn
+from gate.settings import Settings
+from tests.conftest import KeyMaker
+
+
+@pytest.fixture
+def cli_env(settings: Settings):  # type: ignore[no-untyped-def]
+    os.environ["CAMEOGATE_DATABASE_URL"] = settings.database_url or ""
+    yield
+    del os.environ["CAMEOGATE_DATABASE_URL"]
+
+
+def test_cli_key_is_shown_once_and_only_its_hash_is_stored(
+    cli_env, capsys, conn: Conn, client: TestClient
+) -> None:  # type: ignore[no-untyped-def]
+    assert main(["keys", "create", "--role", "auditor", "--label", "ops"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    key = out["key"]
+    secret = key.split("_", 2)[2]
+    row = conn.execute("SELECT * FROM api_keys WHERE id = %s", (out["id"],)).fetchone()
+    assert row is not None and secret.encode() not in bytes(row["secret_sha256"])
+    assert secret not in json.dumps({k: str(v) for k, v in row.items()})
+    assert client.get("/v1/audit", headers={"Authorization": f"Bearer {key}"}).status_code == 200
+
+    assert main(["keys", "list"]) == 0
+    assert secret not in capsys.readouterr().out
+
+    assert main(["keys", "revoke", out["id"]]) == 0
+    resp = client.get("/v1/audit", headers={"Authorization": f"Bearer {key}"})
+    assert resp.status_code == 401 and resp.json()["code"] == "invalid_api_key"
+
+
+def test_a_right_key_id_with_a_wrong_secret_is_refused(client: TestClient, make_key: KeyMaker) -> None:
+    key = make_key("auditor")["Authorization"]
+    tampered = key[:-3] + ("AAA" if not key.endswith("AAA") else "BBB")
+    assert client.get("/v1/audit", headers={"Authorization": tampered}).status_code == 401
+    assert client.get("/v1/audit", headers={"X-API-Key": key.removeprefix("Bearer ")}).status_code == 200
+
+
+def test_user_keys_need_a_subject_and_rights_holder_keys_an_organisation(
+    client: TestClient, make_key: KeyMaker
+) -> None:
+    admin = make_key("admin")
+    resp = client.post("/v1/keys", json={"role": "user"}, headers=admin)
+    assert resp.status_code == 409 and resp.json()["code"] == "subject_required"
+    resp = client.post("/v1/keys", json={"role": "rights_holder"}, headers=admin)
+    assert resp.json()["code"] == "organisation_required"
+    subject = client.post("/v1/subjects", json={"external_ref": "u-1"}, headers=admin).json()
+    made = client.post("/v1/keys", json={"role": "user", "subject_id": subject["id"]}, headers=admin)
+    assert made.status_code == 201 and made.json()["key"].startswith("cg_")
+    listed = client.get("/v1/keys", headers=admin).json()
+    assert all("key" not in k for k in listed)
+
+
+def test_cli_refuses_unknown_roles(cli_env) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(SystemExit):
+        main(["keys", "create", "--role", "superuser"])
