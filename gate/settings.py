@@ -11,6 +11,8 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from gate.crypto import Keyring
+
 log = logging.getLogger(__name__)
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -73,6 +75,9 @@ class Settings(BaseSettings):
     def secret(self, name: str) -> bytes:
         configured = getattr(self, name)
         return base64.b64decode(configured) if configured else self.dev_secret(name)
+
+    def keyring(self) -> Keyring:
+        return Keyring(self.template_keyring())
 
     def template_keyring(self) -> dict[str, bytes]:
         """Key id → AES-256 key, active key first (dicts keep insertion order)."""

@@ -15,6 +15,8 @@ from gate.db import Conn, connect, open_pool
 from gate.media import ContentStore
 from gate.settings import PROJECT_ROOT, Settings
 from gate.web import AppContext
+from perception.fakes import FakeText
+from perception.registry import Models
 from policies.service import PolicyHolder, load_file
 from tests import pg
 
@@ -101,3 +103,14 @@ def make_key(db_url: str) -> KeyMaker:
         return headers
 
     return _make
+
+
+@pytest.fixture(scope="session")
+def real_models() -> Models:
+    """The offline default models, loaded once for the whole run (as a process does)."""
+    return Models(Settings())
+
+
+@pytest.fixture
+def fake_models() -> Models:
+    return Models(Settings(), text=FakeText())
