@@ -22,8 +22,6 @@ _LEET = str.maketrans(
         "8": "b",
         "@": "a",
         "$": "s",
-        "!": "i",
-        "|": "l",
     }
 )
 _NON_ALNUM = re.compile(r"[^a-z0-9]+")
