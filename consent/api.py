@@ -4,4 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from consent.enrollment.api import router as enrollment_router
+
 router = APIRouter(tags=["consent"])
+router.include_router(enrollment_router)

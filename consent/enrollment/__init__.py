@@ -1,0 +1,1 @@
+"""Cameo enrollment: liveness challenge, capture verification, encrypted templates."""
