@@ -8,7 +8,7 @@ import re
 
 import numpy as np
 
-from perception.protocols import l2_normalise
+from perception.protocols import Face, l2_normalise
 
 
 class FakeText:
@@ -25,3 +25,71 @@ class FakeText:
                 out[i, h % self.dim] += 1.0
             out[i, 0] += 1e-3  # never a zero vector
         return l2_normalise(out)
+
+
+class FakeFaceDetector:
+    """One face in the middle third of any image that is not flat (a blank frame has none)."""
+
+    model_id = "fake-face-detector"
+
+    def detect(self, rgb: np.ndarray) -> list[Face]:
+        if float(np.asarray(rgb, np.float32).std()) < 1.0:
+            return []
+        h, w = rgb.shape[:2]
+        x0, y0, x1, y1 = w / 3, h / 3, 2 * w / 3, 2 * h / 3
+        cx, cy, fw, fh = (x0 + x1) / 2, (y0 + y1) / 2, x1 - x0, y1 - y0
+        marks = np.array(
+            [
+                [cx - fw / 5, cy - fh / 6],
+                [cx + fw / 5, cy - fh / 6],
+                [cx, cy],
+                [cx - fw / 6, cy + fh / 5],
+                [cx + fw / 6, cy + fh / 5],
+            ],
+            np.float32,
+        )
+        return [Face((x0, y0, x1, y1), 0.99, marks)]
+
+
+class FakeFaceEmbedder:
+    """A coarse colour layout of the face box: the same picture gives the same vector."""
+
+    model_id = "fake-face-embedder"
+    dim = 128
+
+    def embed(self, rgb: np.ndarray, faces: list[Face]) -> np.ndarray:
+        rows = []
+        for face in faces:
+            x0, y0, x1, y1 = (int(v) for v in face.box)
+            crop = np.asarray(rgb[max(0, y0) : y1, max(0, x0) : x1], np.float32)
+            small = _resize_mean(crop, 6)  # 6×6×3 = 108 values
+            vec = np.zeros(self.dim, np.float32)
+            vec[: small.size] = small.reshape(-1) - small.mean()
+            vec[-1] = 1.0
+            rows.append(vec)
+        return l2_normalise(np.array(rows, np.float32).reshape(len(faces), self.dim))
+
+
+class FakeVoice:
+    """Energy in 64 frequency bands: the same recording gives the same vector."""
+
+    model_id = "fake-voice"
+    dim = 64
+
+    def embed(self, pcm16k: np.ndarray) -> np.ndarray:
+        spectrum = np.abs(np.fft.rfft(np.asarray(pcm16k, np.float32), n=4096))
+        bands = np.array([b.mean() for b in np.array_split(spectrum, self.dim)], np.float32) + 1e-6
+        return l2_normalise(np.log(bands) - np.log(bands).mean())
+
+
+def _resize_mean(img: np.ndarray, n: int) -> np.ndarray:
+    h, w = img.shape[:2]
+    out = np.zeros((n, n, img.shape[2]), np.float32)
+    for i in range(n):
+        for j in range(n):
+            cell = img[
+                i * h // n : max((i + 1) * h // n, i * h // n + 1),
+                j * w // n : max((j + 1) * w // n, j * w // n + 1),
+            ]
+            out[i, j] = cell.reshape(-1, img.shape[2]).mean(axis=0) if cell.size else 0
+    return out

@@ -33,3 +33,89 @@ def test_the_real_model_knows_paraphrases(real_models: Models) -> None:
         ["a yellow sea sponge in square pants", "SpongeBob SquarePants", "a red car"]
     )
     assert float(a @ b) > 0.5 > float(a @ c)
+
+
+# --- faces and voices: the same contract for the offline models and the fakes ------------------
+
+import soundfile as sf  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from perception.fakes import FakeFaceDetector, FakeFaceEmbedder, FakeVoice  # noqa: E402
+from perception.protocols import FaceDetector, FaceEmbedder, VoiceEmbedder  # noqa: E402
+from tests.conftest import SHARED_DATA  # noqa: E402
+
+
+def _photo(rel: str) -> np.ndarray:
+    return np.asarray(Image.open(SHARED_DATA / "faces" / rel).convert("RGB"))
+
+
+@pytest.fixture(params=["real", "fake"])
+def face_models(request: pytest.FixtureRequest, real_models: Models) -> tuple[FaceDetector, FaceEmbedder]:
+    if request.param == "real":
+        return real_models.face_detector, real_models.face_embedder
+    return FakeFaceDetector(), FakeFaceEmbedder()
+
+
+def test_a_portrait_has_one_face_with_five_landmarks_inside_its_box(face_models) -> None:  # type: ignore[no-untyped-def]
+    detector, _ = face_models
+    faces = detector.detect(_photo("obama/1.jpg"))
+    assert len(faces) == 1
+    (face,) = faces
+    assert face.landmarks.shape == (5, 2) and face.score > 0.9
+    x0, y0, x1, y1 = face.box
+    xs, ys = face.landmarks[:, 0], face.landmarks[:, 1]
+    assert ((xs > x0) & (xs < x1) & (ys > y0) & (ys < y1)).all()
+
+
+def test_a_blank_frame_has_no_face(face_models) -> None:  # type: ignore[no-untyped-def]
+    detector, _ = face_models
+    assert detector.detect(np.full((240, 320, 3), 128, np.uint8)) == []
+
+
+def test_face_embeddings_are_normalised_and_deterministic(face_models) -> None:  # type: ignore[no-untyped-def]
+    detector, embedder = face_models
+    img = _photo("obama/2.jpg")
+    faces = detector.detect(img)
+    a, b = embedder.embed(img, faces), embedder.embed(img, faces)
+    assert a.shape == (1, embedder.dim) and a.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(a, axis=1), 1.0, atol=1e-4)
+    np.testing.assert_allclose(a, b, atol=1e-5)
+    assert embedder.embed(img, []).shape == (0, embedder.dim)
+
+
+def test_the_real_face_model_tells_people_apart(real_models: Models) -> None:
+    det, emb = real_models.face_detector, real_models.face_embedder
+
+    def vec(rel: str) -> np.ndarray:
+        img = _photo(rel)
+        return emb.embed(img, det.detect(img)[:1])[0]
+
+    same = float(vec("obama/1.jpg") @ vec("obama/2.jpg"))
+    different = float(vec("obama/1.jpg") @ vec("biden/1.jpg"))
+    assert same > different + 0.1
+    assert len(det.detect(_photo("multi/two_people.jpg"))) == 2
+
+
+@pytest.fixture(params=["real", "fake"])
+def voice_model(request: pytest.FixtureRequest, real_models: Models) -> VoiceEmbedder:
+    return real_models.voice_embedder if request.param == "real" else FakeVoice()
+
+
+def _utterances(speaker: str) -> list[np.ndarray]:
+    files = sorted((SHARED_DATA / "voices" / "librispeech" / speaker).glob("*.flac"))[:2]
+    return [sf.read(f, dtype="float32")[0] for f in files]
+
+
+def test_voice_embeddings_are_normalised_and_deterministic(voice_model: VoiceEmbedder) -> None:
+    wav = _utterances("1688")[0]
+    a, b = voice_model.embed(wav), voice_model.embed(wav)
+    assert a.shape == (voice_model.dim,) and a.dtype == np.float32
+    assert abs(float(np.linalg.norm(a)) - 1.0) < 1e-4
+    np.testing.assert_allclose(a, b, atol=1e-5)
+
+
+def test_the_real_voice_model_tells_speakers_apart(real_models: Models) -> None:
+    v = real_models.voice_embedder
+    a1, a2 = (v.embed(w) for w in _utterances("1688"))
+    b1, _ = (v.embed(w) for w in _utterances("2609"))
+    assert float(a1 @ a2) > float(a1 @ b1) + 0.05
