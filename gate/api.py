@@ -73,9 +73,15 @@ def create_key(body: KeyCreate, conn: DbConn, principal: Admin, policy: CurrentP
         conn, role=body.role, subject_id=body.subject_id, organisation_id=org, label=body.label
     )
     audit.record(
-        conn, actor=principal, action="keys.create", policy_version=policy.version,
-        subject_id=rec.subject_id, target_kind="api_key", target_id=rec.id, details={"role": rec.role},
-    )  # fmt: skip
+        conn,
+        actor=principal,
+        action="keys.create",
+        policy_version=policy.version,
+        subject_id=rec.subject_id,
+        target_kind="api_key",
+        target_id=rec.id,
+        details={"role": rec.role},
+    )
     return KeyCreated(key=full, **vars(rec))
 
 
@@ -88,9 +94,13 @@ def list_keys(conn: DbConn, principal: Admin) -> list[KeyOut]:
 def revoke_key(key_id: str, conn: DbConn, principal: Admin, policy: CurrentPolicy) -> None:
     auth.revoke_key(conn, key_id)
     audit.record(
-        conn, actor=principal, action="keys.revoke", policy_version=policy.version,
-        target_kind="api_key", target_id=key_id,
-    )  # fmt: skip
+        conn,
+        actor=principal,
+        action="keys.revoke",
+        policy_version=policy.version,
+        target_kind="api_key",
+        target_id=key_id,
+    )
 
 
 @router.post("/v1/subjects", status_code=201, tags=["subjects"])
@@ -100,9 +110,15 @@ def create_subject(
     """Register a person (a platform's user) by an opaque external reference."""
     row = subjects.create(conn, external_ref=body.external_ref, age_band=body.age_band)
     audit.record(
-        conn, actor=principal, action="subjects.create", policy_version=policy.version,
-        subject_id=row.id, target_kind="subject", target_id=row.id, details={"age_band": row.age_band},
-    )  # fmt: skip
+        conn,
+        actor=principal,
+        action="subjects.create",
+        policy_version=policy.version,
+        subject_id=row.id,
+        target_kind="subject",
+        target_id=row.id,
+        details={"age_band": row.age_band},
+    )
     return SubjectOut(**vars(row))
 
 

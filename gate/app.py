@@ -26,6 +26,8 @@ from policies.service import PolicyHolder, load_file
 
 log = logging.getLogger(__name__)
 PROBLEM_JSON = "application/problem+json"
+# No route accepts more than this (the policy's largest upload limit sits below it).
+MAX_BODY_BYTES = 256 * 1024 * 1024
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
@@ -120,6 +122,19 @@ def create_app(settings: Settings, ctx: AppContext | None = None) -> FastAPI:
         incoming = request.headers.get("x-request-id", "")
         rid = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
         token = logs.request_id.set(rid)
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+            # Refused before a byte of the body is read; routes cap what they read as well.
+            try:
+                return problem_response(
+                    request,
+                    413,
+                    "payload_too_large",
+                    "The upload is too large",
+                    f"request bodies are limited to {MAX_BODY_BYTES} bytes",
+                )
+            finally:
+                logs.request_id.reset(token)
         started = time.perf_counter()
         try:
             try:

@@ -60,9 +60,15 @@ def _keys_create(args: argparse.Namespace, settings: Settings) -> int:
             conn, role=args.role, subject_id=subject, organisation_id=org, label=args.label
         )
         audit.record(
-            conn, actor="cli", action="keys.create", policy_version="cli",
-            subject_id=subject, target_kind="api_key", target_id=rec.id, details={"role": rec.role},
-        )  # fmt: skip
+            conn,
+            actor="cli",
+            action="keys.create",
+            policy_version="cli",
+            subject_id=subject,
+            target_kind="api_key",
+            target_id=rec.id,
+            details={"role": rec.role},
+        )
     out = {"key": full, "id": rec.id, "role": rec.role, "subject_id": str(subject) if subject else None}
     print(json.dumps(out))
     print("store this key now: it is not shown again", file=sys.stderr)

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import av
 import numpy as np
-from fastapi import UploadFile
 from PIL import Image
+from starlette.datastructures import UploadFile
 
 from gate.errors import InvalidMedia, PayloadTooLarge, UnsupportedMedia
 from policies.schema import UploadLimits

@@ -55,6 +55,14 @@ class Provenance(Section):
 class Generation(Section):
     max_duration_seconds: float = Field(20.0, gt=0)
     default_duration_seconds: float = Field(10.0, gt=0)
+    max_input_seconds: float = Field(30.0, gt=0)  # an input video longer than this is refused
+    max_attempts: int = Field(3, ge=1, le=10)  # a job failing this often goes to the dead letters
+    lease_seconds: float = Field(30.0, gt=1)  # a worker silent this long loses its job
+    heartbeat_seconds: float = Field(5.0, gt=0)
+    frame_scan_fps: float = Field(1.0, gt=0)  # output frames scanned per second of video
+    # Cosine similarity (dlib 128-d) above which a face in an input is taken to be a consented
+    # cameo; same-person pairs in shared/data score ~0.95, different people ~0.80.
+    input_face_threshold: float = Field(0.92, gt=0, le=1)
 
 
 class Policy(Section):

@@ -1,0 +1,372 @@
+"""The gated pipeline one job runs through. Each stage records its decision, scores, time and
+policy version; any stage can block; nothing is published unless every stage passed and consent
+still holds inside the publishing transaction.
+
+    policy → prompt scan → input scan → consent → generate → output scan → watermark + sign → publish
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from psycopg_pool import ConnectionPool
+
+from gate import audit, outbox
+from gate.db import Conn
+from gate.media import ContentStore, decode_image, iter_frames, read_audio
+from gate.settings import Settings
+from generation import service, store
+from generation.backends import GeneratorBackend, RenderRequest
+from generation.store import Job
+from generation.worker import JobBlocked, JobControl
+from perception.registry import Models
+from policies.service import ActivePolicy, PolicyHolder
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Deps:
+    """What a worker process holds for every job it runs."""
+
+    settings: Settings
+    pool: ConnectionPool[Conn]
+    policies: PolicyHolder
+    store: ContentStore
+    models: Models
+    backend: GeneratorBackend
+    indexes: Any  # safety's indexes (safety.lifecycle.indexes)
+    signer: Any  # provenance's signer (provenance.lifecycle.signer)
+    services: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Run:
+    """One attempt at one job: the policy snapshot it reads and the stages it recorded."""
+
+    deps: Deps
+    job: Job
+    control: JobControl
+    policy: ActivePolicy
+    workdir: Path
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @contextmanager
+    def stage(self, name: str, progress: float) -> Iterator[dict[str, Any]]:
+        """Run a stage: its body fills `details`; a JobBlocked inside records 'block'."""
+        self.control.stage(name, progress)
+        details: dict[str, Any] = {}
+        started = time.perf_counter()
+        decision = "pass"
+        try:
+            yield details
+        except JobBlocked as blocked:
+            decision = "block"
+            details.update(code=blocked.code, reason=blocked.detail)
+            raise
+        except Exception as exc:
+            decision = "error"
+            details.update(error=type(exc).__name__)
+            raise
+        finally:
+            ms = (time.perf_counter() - started) * 1000
+            self.timings[name] = ms
+            with self.deps.pool.connection() as conn:
+                store.record_stage(
+                    conn,
+                    job_id=self.job.id,
+                    attempt=self.job.attempts,
+                    stage=name,
+                    decision=decision,
+                    ms=round(ms, 2),
+                    policy_version=self.policy.version,
+                    details=details,
+                )
+
+
+def run_job(deps: Deps, job: Job, control: JobControl) -> None:
+    with tempfile.TemporaryDirectory(prefix=f"job-{job.id}-") as tmp:
+        run = Run(deps, job, control, deps.policies.current, Path(tmp))
+        _policy_stage(run)
+        _prompt_scan(run)
+        input_frames = _input_scan(run)
+        _consent_stage(run)
+        rendered = _generate(run, input_frames)
+        scan_digest = _output_scan(run, rendered)
+        signed = _sign(run, rendered, scan_digest)
+        _publish(run, signed)
+
+
+def _policy_stage(run: Run) -> None:
+    from policies import rules
+
+    with run.stage("policy", 0.02) as details, run.deps.pool.connection() as conn:
+        findings = rules.evaluate_generation(
+            conn,
+            policy=run.policy,
+            models=run.deps.models,
+            requester_id=run.job.requester_id,
+            prompt=run.job.prompt,
+            cameo_ids=run.job.cameo_ids,
+            duration=run.job.duration_s,
+        )
+        details["rules"] = [f.to_dict() for f in findings]
+        blocking = [f for f in findings if f.blocks]
+        if blocking:
+            raise JobBlocked(blocking[0].code, blocking[0].reason)
+
+
+def _prompt_scan(run: Run) -> None:
+    from safety import service as safety
+
+    with run.stage("prompt_scan", 0.05) as details, run.deps.pool.connection() as conn:
+        scan = safety.scan_prompt(
+            conn, policy=run.policy, models=run.deps.models, indexes=run.deps.indexes, prompt=run.job.prompt
+        )
+        details.update(scan.to_dict())
+        if scan.decision == "block":
+            raise JobBlocked("prompt_blocked", "the prompt matches a rights holder's opt-out")
+
+
+def _input_scan(run: Run) -> list[np.ndarray]:
+    """IP in the input media, and people: every face in an input must be a consented cameo."""
+    from safety import service as safety
+
+    job = run.job
+    if job.input_sha256 is None:
+        return []
+    with run.stage("input_scan", 0.1) as details:
+        data = run.deps.store.get(job.input_sha256)
+        limits = run.policy.policy.uploads
+        if job.input_kind == "image":
+            frames = [(0.0, decode_image(data, limits))]
+            audio = None
+        else:
+            frames = list(
+                iter_frames(data, every=1.0 / run.policy.policy.generation.frame_scan_fps, max_frames=120)
+            )
+            pcm = read_audio(data)
+            audio = pcm if pcm.size else None
+        with run.deps.pool.connection() as conn:
+            scan = safety.scan_media(
+                conn,
+                policy=run.policy,
+                models=run.deps.models,
+                indexes=run.deps.indexes,
+                keyring=run.deps.settings.keyring(),
+                frames=frames,
+                audio=audio,
+                consented_cameo_ids=set(job.cameo_ids),
+            )
+            details.update(scan.to_dict())
+            if scan.decision == "block":
+                raise JobBlocked(
+                    "input_blocked", "the input media matches an opt-out or an unconsented likeness"
+                )
+            strangers = _unconsented_faces(run, conn, frames)
+        details["unconsented_faces"] = strangers
+        if strangers:
+            raise JobBlocked(
+                "input_person_without_consent", "a person in the input media is not a consented cameo"
+            )
+    return [f for _, f in frames]
+
+
+def _unconsented_faces(run: Run, conn: Conn, frames: list[tuple[float, np.ndarray]]) -> int:
+    from consent import templates
+
+    models = run.deps.models
+    keyring = run.deps.settings.keyring()
+    consented = [
+        np.atleast_2d(t)
+        for cid in run.job.cameo_ids
+        for t in templates.load(conn, keyring, owner_kind="cameo", owner_ref=cid, kind="face")
+    ]
+    gallery = np.vstack(consented) if consented else np.zeros((0, models.face_embedder.dim), np.float32)
+    threshold = run.policy.policy.generation.input_face_threshold
+    strangers = 0
+    for _, frame in frames:
+        faces = models.face_detector.detect(frame)
+        if not faces:
+            continue
+        emb = models.face_embedder.embed(frame, faces)
+        best = (emb @ gallery.T).max(axis=1) if len(gallery) else np.zeros(len(faces))
+        strangers += int((best < threshold).sum())
+    return strangers
+
+
+def _consent_stage(run: Run) -> None:
+    from consent import service as consent
+
+    job = run.job
+    with run.stage("consent", 0.15) as details:
+        if not job.cameo_ids:
+            details["cameos"] = 0
+            return
+        with run.deps.pool.connection() as conn:
+            try:
+                consent.validate_token(
+                    conn,
+                    settings=run.deps.settings,
+                    token=job.consent_token or "",
+                    requester_id=job.requester_id,
+                    cameo_ids=job.cameo_ids,
+                    prompt=job.prompt,
+                )
+            except Exception as exc:
+                code = getattr(exc, "code", "consent_invalid")
+                raise JobBlocked(code, str(exc)) from exc
+        details["cameos"] = len(job.cameo_ids)
+
+
+def _reference_faces(run: Run) -> list[np.ndarray]:
+    from consent import templates
+
+    keyring = run.deps.settings.keyring()
+    with run.deps.pool.connection() as conn:
+        return [
+            crops[0]
+            for cid in run.job.cameo_ids
+            if (crops := templates.load(conn, keyring, owner_kind="cameo", owner_ref=cid, kind="face_crop"))
+        ]
+
+
+def _generate(run: Run, input_frames: list[np.ndarray]) -> Path:
+    job = run.job
+    out = run.workdir / "rendered.mp4"
+    with run.stage("generate", 0.2) as details:
+        request = RenderRequest(
+            prompt=job.prompt,
+            duration=job.duration_s,
+            width=job.width,
+            height=job.height,
+            fps=job.fps,
+            seed=job.seed,
+            faces=_reference_faces(run),
+            input_frames=input_frames,
+        )
+
+        def progress(p: float) -> None:
+            run.control.check()
+
+        run.deps.backend.render(request, out, progress=progress)
+        details.update(
+            backend=run.deps.backend.name, version=run.deps.backend.version, shots=len(request.shots)
+        )
+    return out
+
+
+def _output_scan(run: Run, rendered: Path) -> str:
+    """IP on sampled frames; every face and voice against all verified cameos and protected
+    people. Returns a digest of the decisions for the manifest."""
+    import hashlib
+    import json
+
+    from safety import service as safety
+
+    with run.stage("output_scan", 0.6) as details:
+        every = 1.0 / run.policy.policy.generation.frame_scan_fps
+        frames = list(iter_frames(rendered, every=every))
+        audio = read_audio(rendered)
+        with run.deps.pool.connection() as conn:
+            scan = safety.scan_media(
+                conn,
+                policy=run.policy,
+                models=run.deps.models,
+                indexes=run.deps.indexes,
+                keyring=run.deps.settings.keyring(),
+                frames=frames,
+                audio=audio,
+                consented_cameo_ids=set(run.job.cameo_ids),
+            )
+        result = scan.to_dict()
+        details.update(result)
+        if scan.decision == "block":
+            raise JobBlocked(
+                "output_blocked", "the generated clip matches an opt-out or an unconsented likeness"
+            )
+    return hashlib.sha256(json.dumps(result, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _sign(run: Run, rendered: Path, scan_digest: str) -> Any:
+    from provenance import service as provenance
+
+    job = run.job
+    dest = run.workdir / "signed.mp4"
+    with run.stage("watermark_sign", 0.8) as details, run.deps.pool.connection() as conn:
+        owners = conn.execute(
+            "SELECT DISTINCT owner_id FROM clip_coowners WHERE clip_id = %s ORDER BY owner_id", (job.clip_id,)
+        ).fetchall()
+        signed = provenance.sign_clip(
+            conn,
+            signer=run.deps.signer,
+            store=run.deps.store,
+            policy=run.policy,
+            clip_id=job.clip_id,
+            source=rendered,
+            dest=dest,
+            creator_handle=None,
+            scan_digest=scan_digest,
+            coowner_ids=[r["owner_id"] for r in owners],
+            features_cameos=bool(job.cameo_ids),
+            remix_of=job.remix_of,
+        )
+        details.update(signed=True, scan_digest=scan_digest)
+    return signed
+
+
+def _publish(run: Run, signed: Any) -> None:
+    """One transaction: the job is still ours, consent still holds (cameo rows locked against a
+    concurrent revocation), the clip becomes retrievable, co-owners and the platform are told."""
+    from consent import service as consent
+
+    job = run.job
+    media = Path(signed.path).read_bytes()
+    digest = run.deps.store.put(media)
+    with run.stage("publish", 0.95) as details, run.deps.pool.connection() as conn:
+        current = store.lock_job(conn, job.id)
+        if current is None or current.state != "running" or current.lease_owner != run.control.worker_id:
+            raise JobBlocked("job_no_longer_ours", "the job was cancelled or taken over before publishing")
+        if job.cameo_ids:
+            try:
+                consent.recheck_for_publish(
+                    conn,
+                    policy=run.policy,
+                    models=run.deps.models,
+                    requester_id=job.requester_id,
+                    cameo_ids=job.cameo_ids,
+                    prompt=job.prompt,
+                )
+            except Exception as exc:
+                raise JobBlocked(getattr(exc, "code", "consent_revoked"), str(exc)) from exc
+        conn.execute(
+            "UPDATE clips SET status = 'published', media_sha256 = %s, published_at = now()"
+            " WHERE id = %s AND status = 'draft'",
+            (digest, job.clip_id),
+        )
+        service.end_job(conn, job_id=job.id, state="published", worker=run.control.worker_id)
+        audit.record(
+            conn,
+            actor=f"worker:{run.control.worker_id}",
+            action="generation.publish",
+            policy_version=run.policy.version,
+            subject_id=job.requester_id,
+            target_kind="clip",
+            target_id=job.clip_id,
+            details={"job_id": job.id, "media_sha256": digest},
+        )
+        outbox.enqueue(
+            conn,
+            event="clip.published",
+            platform_key_id=job.platform_key_id,
+            payload={"clip_id": job.clip_id, "job_id": job.id},
+        )
+        details.update(media_sha256=digest, clip_id=str(job.clip_id))
