@@ -4,9 +4,39 @@ from __future__ import annotations
 
 from gate.web import AppContext
 from generation import service
+from generation.backends import CpuRenderer, GeneratorBackend
+from generation.pipeline import Deps
 
 
 def start(ctx: AppContext) -> None:
     hooks = ctx.services.setdefault("revocation_hooks", [])
     if service.cancel_for_cameos not in hooks:
         hooks.append(service.cancel_for_cameos)
+
+
+def backend(ctx: AppContext) -> GeneratorBackend:
+    """The configured generator: the CPU renderer, or a diffusers pipeline from a local directory."""
+    if ctx.settings.generator_backend == "diffusers":
+        from generation.diffusers_backend import load_backend
+
+        return load_backend(ctx.settings)
+    return CpuRenderer()
+
+
+def pipeline_deps(ctx: AppContext) -> Deps:
+    from provenance.lifecycle import signer
+    from safety.lifecycle import indexes
+
+    from perception.lifecycle import models
+
+    return Deps(
+        settings=ctx.settings,
+        pool=ctx.pool,
+        policies=ctx.policies,
+        store=ctx.store,
+        models=models(ctx),
+        backend=backend(ctx),
+        indexes=indexes(ctx),
+        signer=signer(ctx),
+        services=ctx.services,
+    )
