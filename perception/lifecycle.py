@@ -1,13 +1,37 @@
-"""Puts the process's Models in the app context (ctx.services["models"]) at start-up."""
+"""Puts the process's Models in the app context (ctx.services["models"]) at start-up and warms
+the offline defaults in the background, so the first request does not pay for loading them;
+/readyz reports "loading" until they are in memory."""
 
 from __future__ import annotations
+
+import logging
+import threading
 
 from gate.web import AppContext
 from perception.registry import Models
 
+log = logging.getLogger(__name__)
 
-def start(ctx: AppContext) -> None:
-    ctx.services.setdefault("models", Models(ctx.settings))
+WARM = ("text", "face_detector", "face_embedder", "voice_embedder")
+
+
+def start(ctx: AppContext, *, warm: bool = True) -> None:
+    registry = ctx.services.setdefault("models", Models(ctx.settings))
+    if not warm:
+        return
+    state: dict[str, str | None] = {"status": "loading models"}
+
+    def load() -> None:
+        try:
+            for name in WARM:
+                getattr(registry, name)
+            state["status"] = None
+        except Exception as exc:  # a configured production model is missing or broken
+            log.exception("loading models failed")
+            state["status"] = f"model loading failed: {exc}"
+
+    threading.Thread(target=load, name="warm-models", daemon=True).start()
+    ctx.readiness["models"] = lambda: state["status"]
 
 
 def models(ctx: AppContext) -> Models:
