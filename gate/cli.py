@@ -12,6 +12,7 @@ from typing import Any
 
 from gate import audit, auth, logs
 from gate.db import connect, database_url
+from gate.errors import ConfigurationError
 from gate.settings import Settings
 
 Handler = Callable[[argparse.Namespace, Settings], int]
@@ -29,12 +30,23 @@ DOMAIN_COMMANDS = [
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
-    from gate.app import create_app
+    from gate.app import build_context, create_app
+    from gate.startup import stop_domains
 
-    host = args.host or settings.host
-    port = args.port or settings.port
-    # One worker process; uvicorn handles SIGTERM by draining in-flight requests first.
-    uvicorn.run(create_app(settings), host=host, port=port, log_config=None, timeout_graceful_shutdown=10)
+    # Built before uvicorn starts, so a configuration error stops start-up with its message.
+    ctx = build_context(settings)
+    try:
+        # One worker process; uvicorn drains in-flight requests on SIGTERM before returning.
+        uvicorn.run(
+            create_app(settings, ctx),
+            host=args.host or settings.host,
+            port=args.port if args.port is not None else settings.port,
+            log_config=None,
+            timeout_graceful_shutdown=10,
+        )
+    finally:
+        stop_domains(ctx)
+        ctx.pool.close()
     return 0
 
 
@@ -143,7 +155,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = Settings()
     logs.configure(settings.log_level)
     handler: Any = args.handler
-    return int(handler(args, settings))
+    try:
+        return int(handler(args, settings))
+    except ConfigurationError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ WARM = ("text", "face_detector", "face_embedder", "voice_embedder")
 
 def start(ctx: AppContext, *, warm: bool = True) -> None:
     registry = ctx.services.setdefault("models", Models(ctx.settings))
+    registry.check_configuration()
     if not warm:
         return
     state: dict[str, str | None] = {"status": "loading models"}

@@ -38,6 +38,18 @@ class Models:
                     self._loaded[name] = model
         return model
 
+    def check_configuration(self) -> None:
+        """Fail at start-up, naming the setting, when a configured production model is missing."""
+        s = self._settings
+        if s.face_embedder == "facenet":
+            require_path(s, "facenet_weights")
+        if s.voice_embedder == "ecapa":
+            require_path(s, "ecapa_dir")
+        if s.clip_checkpoint is not None:
+            require_path(s, "clip_checkpoint")
+        if s.generator_backend == "diffusers":
+            require_path(s, "diffusers_model_dir")
+
     def loaded(self) -> list[str]:
         return sorted(self._loaded)
 
