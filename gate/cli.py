@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import logging
+import signal
 import sys
 import uuid
 from collections.abc import Callable, Sequence
@@ -15,6 +17,7 @@ from gate.db import connect, database_url
 from gate.errors import ConfigurationError
 from gate.settings import Settings
 
+log = logging.getLogger(__name__)
 Handler = Callable[[argparse.Namespace, Settings], int]
 
 # Domain modules that may define register(subparsers) to add their own commands.
@@ -35,6 +38,10 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
     # Built before uvicorn starts, so a configuration error stops start-up with its message.
     ctx = build_context(settings)
+    # uvicorn drains requests on SIGTERM/SIGINT, then re-raises the signal to the handler that was
+    # there before it; this one lets us close the pool and exit 0 instead of dying by the signal.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: log.info("stopped by signal"))
     try:
         # One worker process; uvicorn drains in-flight requests on SIGTERM before returning.
         uvicorn.run(
