@@ -57,7 +57,7 @@ def _first_alias(text: str) -> int | None:
     """1-based line of the first alias in the document, or None."""
     for event in yaml.parse(text, Loader=yaml.SafeLoader):
         if isinstance(event, yaml.AliasEvent):
-            return event.start_mark.line + 1
+            return event.start_mark.line + 1 if event.start_mark is not None else 1
     return None
 
 
