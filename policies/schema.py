@@ -65,6 +65,74 @@ class Generation(Section):
     input_face_threshold: float = Field(0.92, gt=0, le=1)
 
 
+# --- policies/ (issue 8): quotas, age bands, protected people, blocked content categories ---------
+
+QuotaKind = Literal["generation", "consent_check", "prompt_scan", "media_scan", "enrollment"]
+Permission = Literal["only_me", "approved", "mutuals", "everyone"]
+
+
+class Window(Section):
+    """At most `limit` uses per fixed window of `seconds` (windows start at multiples of `seconds`
+    since the Unix epoch, so a 86400 s window is one UTC day)."""
+
+    limit: int = Field(ge=0)
+    seconds: int = Field(gt=0, le=31 * 86400)
+
+
+class Quotas(Section):
+    """Rate limits and quotas per kind of use, counted in PostgreSQL (shared by every process)."""
+
+    per_subject: dict[QuotaKind, list[Window]] = {}
+    per_platform_key: dict[QuotaKind, list[Window]] = {}
+
+
+class MinorRules(Section):
+    """What changes when a subject's age band is 'minor'."""
+
+    # Extra daily cap on generations requested by a minor (on top of per_subject windows).
+    daily_generation_limit: int | None = Field(10, ge=0)
+    # Sharing levels a minor's cameo may not be set to.
+    forbidden_cameo_permissions: list[Permission] = ["everyone"]
+    # An adult may use a minor's cameo only with an explicit, per-person approval from its owner
+    # (mutuals or a broad permission level are not enough).
+    adults_need_explicit_approval: bool = True
+
+
+class AgeBands(Section):
+    minor: MinorRules = MinorRules()
+
+
+class ProtectedPeople(Section):
+    """Public figures (the list itself is admin-managed in the database, not in this document)."""
+
+    block_names_in_prompts: bool = True
+    block_faces_in_outputs: bool = True
+    # Cosine similarity of L2-normalised face embeddings at or above which a face is the
+    # protected person; per embedder model id (only same-model embeddings are comparable).
+    face_thresholds: dict[str, float] = {}
+    default_face_threshold: float = Field(0.93, gt=0, le=1)
+    max_photo_bytes: int = Field(10_000_000, gt=0)
+
+
+class BlockedCategory(Section):
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[a-z0-9_]+$")
+    action: Literal["block", "flag"] = "block"
+    # Words and phrases, matched with safety.normalize (case, accents, leetspeak, spacing, typos).
+    terms: list[str] = []
+    # Sentences describing the category, compared with the prompt by text embedding.
+    descriptions: list[str] = []
+
+
+class Content(Section):
+    """Blocked content categories for prompts."""
+
+    # Cosine similarity (text embedder, see docs/POLICIES.md) at or above which a prompt is
+    # taken to describe a category; per text model id, with a default.
+    semantic_thresholds: dict[str, float] = {}
+    default_semantic_threshold: float = Field(0.5, gt=0, le=1)
+    categories: list[BlockedCategory] = []
+
+
 class Policy(Section):
     version: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._+-]+$")
     description: str = ""
@@ -74,3 +142,7 @@ class Policy(Section):
     safety: Safety = Safety()
     provenance: Provenance = Provenance()
     generation: Generation = Generation()
+    quotas: Quotas = Quotas()
+    age_bands: AgeBands = AgeBands()
+    protected_people: ProtectedPeople = ProtectedPeople()
+    content: Content = Content()

@@ -53,9 +53,24 @@ def _line_of(node: yaml.Node | None, loc: tuple[int | str, ...]) -> int | None:
     return line
 
 
+def _first_alias(text: str) -> int | None:
+    """1-based line of the first alias in the document, or None."""
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.AliasEvent):
+            return event.start_mark.line + 1 if event.start_mark is not None else 1
+    return None
+
+
 def parse(text: str) -> ActivePolicy:
     """Validate a YAML policy document; raise PolicyInvalid naming field, line and reason."""
     try:
+        alias = _first_alias(text)
+        if alias is not None:
+            # Anchors and aliases let a few lines expand into millions of nodes (a "billion
+            # laughs" document); a policy has no need for them.
+            raise PolicyInvalid(
+                [{"field": "", "line": alias, "reason": "YAML aliases (*name) are not accepted"}]
+            )
         tree = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:

@@ -1,0 +1,85 @@
+"""Every process switches to a newly applied policy within seconds; start-up loads (or seeds) it."""
+
+from __future__ import annotations
+
+import time
+
+from gate.db import Conn, connect
+from gate.web import AppContext
+from policies import lifecycle, versions
+from policies.lifecycle import PolicyListener
+from policies.service import PolicyHolder, load_file, parse
+from tests.policies.conftest import policy_text
+
+
+def _wait_for(holders: list[PolicyHolder], version: str, limit: float) -> float:
+    started = time.monotonic()
+    while time.monotonic() - started < limit:
+        if all(h.current.version == version for h in holders):
+            return time.monotonic() - started
+        time.sleep(0.05)
+    raise AssertionError(f"not all holders reached {version}: {[h.current.version for h in holders]}")
+
+
+def test_two_processes_switch_to_a_new_policy_within_seconds(db_url: str, conn: Conn) -> None:
+    versions.apply(conn, text=policy_text("live-1"), actor="test", current_version="boot")
+    conn.commit()
+    # Two independent "processes": each its own holder, listener thread and connection. The poll
+    # is set far away so only NOTIFY can deliver the switch in time.
+    holders = [PolicyHolder(parse(policy_text("boot"))) for _ in range(2)]
+    listeners = [PolicyListener(db_url, h, poll_seconds=600) for h in holders]
+    for listener in listeners:
+        listener.start()
+    try:
+        _wait_for(holders, "live-1", 5)  # caught up at connect
+        with connect(db_url) as other:
+            versions.apply(other, text=policy_text("live-2"), actor="test", current_version="live-1")
+        took = _wait_for(holders, "live-2", 5)
+        assert took < 3
+        assert all(h.current.sha256 == parse(policy_text("live-2")).sha256 for h in holders)
+    finally:
+        for listener in listeners:
+            listener.stop()
+    assert not any(listener.alive for listener in listeners)
+
+
+def test_an_uncommitted_or_refused_apply_switches_no_one(db_url: str, conn: Conn) -> None:
+    versions.apply(conn, text=policy_text("keep-1"), actor="test", current_version="boot")
+    conn.commit()
+    holder = PolicyHolder(parse(policy_text("boot")))
+    listener = PolicyListener(db_url, holder, poll_seconds=0.2)
+    listener.start()
+    try:
+        _wait_for([holder], "keep-1", 5)
+        with connect(db_url) as other:
+            versions.apply(other, text=policy_text("keep-2"), actor="test", current_version="keep-1")
+            other.rollback()
+        time.sleep(1.0)  # several polls
+        assert holder.current.version == "keep-1"
+    finally:
+        listener.stop()
+
+
+def test_start_seeds_the_file_policy_once_then_loads_the_stored_one(ctx: AppContext, conn: Conn) -> None:
+    file_policy = load_file(ctx.settings.policy_file)
+    lifecycle.start(ctx)
+    try:
+        assert ctx.policies.current.version == file_policy.version
+        stored = versions.load_active(conn)
+        assert stored is not None and stored.sha256 == file_policy.sha256
+        assert ctx.readiness["policy"]() is None
+        versions.apply(
+            conn, text=policy_text("after-seed"), actor="test", current_version=file_policy.version
+        )
+        conn.commit()
+        _wait_for([ctx.policies], "after-seed", 5)
+    finally:
+        lifecycle.stop(ctx)
+    # A restart starts from the file again and must end on the stored policy, not the file.
+    ctx.policies.replace(file_policy)
+    lifecycle.start(ctx)
+    try:
+        assert ctx.policies.current.version == "after-seed"
+        assert [a.version for a in versions.history(conn)] == ["after-seed", file_policy.version]
+    finally:
+        lifecycle.stop(ctx)
