@@ -175,7 +175,7 @@ def recent(conn: Conn, *, subject_id: uuid.UUID, limit: int) -> list[Notificatio
 # --- the worker -------------------------------------------------------------------------------
 
 
-def dispatch(conn: Conn, *, batch: int = 500) -> int:
+def dispatch(conn: Conn, *, now: datetime, batch: int = 500) -> int:
     """Fan new outbox rows out to one pending delivery per matching endpoint; returns rows handled."""
     with conn.transaction():
         rows = conn.execute(
@@ -187,14 +187,14 @@ def dispatch(conn: Conn, *, batch: int = 500) -> int:
         if ids:
             conn.execute(
                 """
-                INSERT INTO webhook_deliveries (outbox_id, endpoint_id)
-                SELECT o.id, e.id FROM outbox o
+                INSERT INTO webhook_deliveries (outbox_id, endpoint_id, next_attempt_at)
+                SELECT o.id, e.id, %(now)s FROM outbox o
                 JOIN webhook_endpoints e ON e.disabled_at IS NULL
                  AND (e.subject_id = o.subject_id OR e.platform_key_id = o.platform_key_id)
                 WHERE o.id = ANY(%(ids)s)
                 ON CONFLICT ON CONSTRAINT webhook_deliveries_once DO NOTHING
                 """,
-                {"ids": ids},
+                {"ids": ids, "now": now},
             )
             conn.execute("UPDATE outbox SET dispatched_at = now() WHERE id = ANY(%(ids)s)", {"ids": ids})
     return len(ids)
@@ -291,8 +291,9 @@ def run_once(conn: Conn, *, rules: Consent, now: datetime | None = None) -> int:
 
     `conn` should be in autocommit mode: each claim is then its own short transaction (inside an
     open transaction they would be savepoints and the row locks would outlive the pass)."""
-    dispatch(conn)
-    return deliver_due(conn, rules=rules, now=now)
+    at = now or datetime.now(UTC)
+    dispatch(conn, now=at)
+    return deliver_due(conn, rules=rules, now=at)
 
 
 def run_forever(conn: Conn, *, rules: Consent, stop: threading.Event, idle_seconds: float = 1.0) -> None:
