@@ -42,6 +42,21 @@ class Consent(Section):
     default_permission: Literal["only_me", "approved", "mutuals", "everyone"] = "only_me"
     token_ttl_seconds: int = Field(600, gt=0)
     max_prompt_chars: int = Field(4000, gt=0)
+    max_cameos_per_check: int = Field(8, ge=1, le=100)
+    # Restrictions: MiniLM cosine between the prompt and a rule's topic at or above this denies
+    # (docs/CONSENT.md, "Choosing the restriction threshold"); keywords shorter than
+    # restriction_keyword_min_length letters are left to the semantic match.
+    restriction_similarity: float = Field(0.30, gt=0, le=1)
+    restriction_keyword_min_length: int = Field(4, ge=1)
+    max_restrictions_per_cameo: int = Field(20, ge=1)
+    max_restriction_chars: int = Field(500, ge=1, le=500)
+    # Listing pages.
+    max_page: int = Field(200, ge=1)
+    # Webhook delivery: attempt n (1-based) failing waits base * 2**(n-1) seconds, at most max.
+    webhook_timeout_seconds: float = Field(5.0, gt=0)
+    webhook_max_attempts: int = Field(8, ge=1)
+    webhook_backoff_base_seconds: float = Field(2.0, gt=0)
+    webhook_backoff_max_seconds: float = Field(3600.0, gt=0)
 
 
 class Safety(Section):

@@ -1,0 +1,42 @@
+"""Command-line entry points of the consent domain: the webhook delivery worker."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import threading
+from typing import Any
+
+from consent import notifications
+from gate.db import connect, database_url
+from gate.settings import Settings
+from policies.service import load_file
+
+
+def _notify_worker(args: argparse.Namespace, settings: Settings) -> int:
+    rules = load_file(settings.policy_file).policy.consent
+    with connect(database_url(settings), autocommit=True) as conn:
+        if args.once:
+            attempted = notifications.run_once(conn, rules=rules)
+            print(f"attempted {attempted} deliveries")
+            return 0
+        stop = threading.Event()
+
+        def _stop(*_: Any) -> None:
+            stop.set()
+
+        signal.signal(signal.SIGTERM, _stop)
+        signal.signal(signal.SIGINT, _stop)
+        notifications.run_forever(conn, rules=rules, stop=stop, idle_seconds=args.idle)
+    return 0
+
+
+def register(subparsers: Any) -> None:
+    worker = subparsers.add_parser(
+        "notify-worker", help="deliver the outbox as signed webhooks (retries with backoff)"
+    )
+    worker.add_argument("--once", action="store_true", help="one pass, then exit")
+    worker.add_argument(
+        "--idle", type=float, default=1.0, help="seconds to wait when there is nothing to send"
+    )
+    worker.set_defaults(handler=_notify_worker)

@@ -1,0 +1,371 @@
+"""SQL of the consent domain: one function per statement, rows mapped to dataclasses."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from gate.db import Conn
+
+
+@dataclass(frozen=True)
+class Cameo:
+    id: uuid.UUID
+    owner_id: uuid.UUID
+    status: str
+    permission: str
+    consent_epoch: int
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What one consent decision needs about one cameo and one requester, read in one statement."""
+
+    id: uuid.UUID
+    owner_id: uuid.UUID
+    status: str
+    permission: str
+    consent_epoch: int
+    approved: bool
+    mutual: bool
+    has_restrictions: bool
+
+
+@dataclass(frozen=True)
+class Restriction:
+    id: uuid.UUID
+    cameo_id: uuid.UUID
+    text: str
+    terms: list[str]
+    topic: str
+    embedding: bytes | None
+    model_id: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Approval:
+    cameo_id: uuid.UUID
+    subject_id: uuid.UUID
+    status: str
+    requested_at: datetime | None
+    decided_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Appearance:
+    clip_id: uuid.UUID
+    status: str
+    requester_id: uuid.UUID | None
+    platform_key_id: str | None
+    media_sha256: str | None
+    created_at: datetime
+    published_at: datetime | None
+    removed_at: datetime | None
+    removed_by: uuid.UUID | None
+    removal_reason: str | None
+
+
+# --- cameos -----------------------------------------------------------------------------------
+
+
+def get_cameo(conn: Conn, cameo_id: uuid.UUID, *, lock: bool = False) -> Cameo | None:
+    sql = "SELECT id, owner_id, status, permission, consent_epoch FROM cameos WHERE id = %(id)s"
+    row = conn.execute(sql + (" FOR UPDATE" if lock else ""), {"id": cameo_id}).fetchone()
+    return Cameo(**row) if row else None
+
+
+def set_permission(conn: Conn, cameo_id: uuid.UUID, *, permission: str, bump: bool) -> None:
+    conn.execute(
+        """
+        UPDATE cameos SET permission = %(permission)s, updated_at = now(),
+               consent_epoch = consent_epoch + %(bump)s
+        WHERE id = %(id)s
+        """,
+        {"id": cameo_id, "permission": permission, "bump": 1 if bump else 0},
+    )
+
+
+def bump_epochs(conn: Conn, cameo_ids: list[uuid.UUID]) -> None:
+    """Take consent away: every token embedding an older epoch of these cameos stops validating."""
+    conn.execute(
+        "UPDATE cameos SET consent_epoch = consent_epoch + 1, updated_at = now() WHERE id = ANY(%(ids)s)",
+        {"ids": cameo_ids},
+    )
+
+
+def lock_cameos_shared(conn: Conn, cameo_ids: list[uuid.UUID]) -> list[uuid.UUID]:
+    """FOR SHARE in id order: revocation (an UPDATE of the row) waits for the holder to commit."""
+    rows = conn.execute(
+        "SELECT id FROM cameos WHERE id = ANY(%(ids)s) ORDER BY id FOR SHARE", {"ids": cameo_ids}
+    ).fetchall()
+    return [r["id"] for r in rows]
+
+
+def consent_facts(
+    conn: Conn, *, requester_id: uuid.UUID, cameo_ids: list[uuid.UUID]
+) -> tuple[bool, list[Facts]]:
+    """Whether the requester exists, and per cameo its state plus approval and mutual-follow flags.
+
+    One statement, index lookups only (cameos pkey, cameo_approvals pkey, follows pkey twice), so
+    the hot path costs one round trip whatever the size of the graphs.
+    """
+    rows = conn.execute(
+        """
+        SELECT c.id, c.owner_id, c.status, c.permission, c.consent_epoch,
+               EXISTS (SELECT 1 FROM cameo_approvals a
+                       WHERE a.cameo_id = c.id AND a.subject_id = %(req)s AND a.status = 'approved')
+                   AS approved,
+               (EXISTS (SELECT 1 FROM follows f WHERE f.follower_id = c.owner_id AND f.followee_id = %(req)s)
+                AND EXISTS (SELECT 1 FROM follows f
+                            WHERE f.follower_id = %(req)s AND f.followee_id = c.owner_id)) AS mutual,
+               EXISTS (SELECT 1 FROM cameo_restrictions r WHERE r.cameo_id = c.id) AS has_restrictions,
+               EXISTS (SELECT 1 FROM subjects s WHERE s.id = %(req)s) AS requester_known
+        FROM cameos c WHERE c.id = ANY(%(ids)s)
+        """,
+        {"req": requester_id, "ids": cameo_ids},
+    ).fetchall()
+    known = bool(rows[0]["requester_known"]) if rows else False
+    return known, [Facts(**{k: v for k, v in r.items() if k != "requester_known"}) for r in rows]
+
+
+def subject_exists(conn: Conn, subject_id: uuid.UUID) -> bool:
+    return conn.execute("SELECT 1 FROM subjects WHERE id = %(id)s", {"id": subject_id}).fetchone() is not None
+
+
+def current_epochs(conn: Conn, cameo_ids: list[uuid.UUID]) -> dict[uuid.UUID, tuple[int, str]]:
+    rows = conn.execute(
+        "SELECT id, consent_epoch, status FROM cameos WHERE id = ANY(%(ids)s)", {"ids": cameo_ids}
+    ).fetchall()
+    return {r["id"]: (r["consent_epoch"], r["status"]) for r in rows}
+
+
+# --- approvals --------------------------------------------------------------------------------
+
+
+def get_approval(conn: Conn, cameo_id: uuid.UUID, subject_id: uuid.UUID) -> Approval | None:
+    row = conn.execute(
+        "SELECT cameo_id, subject_id, status, requested_at, decided_at FROM cameo_approvals"
+        " WHERE cameo_id = %(cameo)s AND subject_id = %(subject)s",
+        {"cameo": cameo_id, "subject": subject_id},
+    ).fetchone()
+    return Approval(**row) if row else None
+
+
+def decide_approval(conn: Conn, cameo_id: uuid.UUID, subject_id: uuid.UUID, *, status: str) -> Approval:
+    row = conn.execute(
+        """
+        INSERT INTO cameo_approvals (cameo_id, subject_id, status, decided_at)
+        VALUES (%(cameo)s, %(subject)s, %(status)s, now())
+        ON CONFLICT ON CONSTRAINT cameo_approvals_pkey
+        DO UPDATE SET status = EXCLUDED.status, decided_at = now()
+        RETURNING cameo_id, subject_id, status, requested_at, decided_at
+        """,
+        {"cameo": cameo_id, "subject": subject_id, "status": status},
+    ).fetchone()
+    assert row is not None
+    return Approval(**row)
+
+
+def request_approval(conn: Conn, cameo_id: uuid.UUID, subject_id: uuid.UUID) -> Approval:
+    """A new request, or a repeated one; an existing approval or denial is left as it is."""
+    row = conn.execute(
+        """
+        INSERT INTO cameo_approvals (cameo_id, subject_id, status, requested_at)
+        VALUES (%(cameo)s, %(subject)s, 'requested', now())
+        ON CONFLICT ON CONSTRAINT cameo_approvals_pkey
+        DO UPDATE SET requested_at = now() WHERE cameo_approvals.status = 'requested'
+        RETURNING cameo_id, subject_id, status, requested_at, decided_at
+        """,
+        {"cameo": cameo_id, "subject": subject_id},
+    ).fetchone()
+    return Approval(**row) if row else get_approval(conn, cameo_id, subject_id)  # type: ignore[return-value]
+
+
+def delete_approval(conn: Conn, cameo_id: uuid.UUID, subject_id: uuid.UUID) -> bool:
+    return (
+        conn.execute(
+            "DELETE FROM cameo_approvals WHERE cameo_id = %(cameo)s AND subject_id = %(subject)s",
+            {"cameo": cameo_id, "subject": subject_id},
+        ).rowcount
+        > 0
+    )
+
+
+def delete_all_approvals(conn: Conn, cameo_id: uuid.UUID) -> int:
+    return conn.execute(
+        "DELETE FROM cameo_approvals WHERE cameo_id = %(cameo)s AND status = 'approved'", {"cameo": cameo_id}
+    ).rowcount
+
+
+def list_approvals(conn: Conn, cameo_id: uuid.UUID) -> list[Approval]:
+    rows = conn.execute(
+        "SELECT cameo_id, subject_id, status, requested_at, decided_at FROM cameo_approvals"
+        " WHERE cameo_id = %(cameo)s ORDER BY coalesce(decided_at, requested_at) DESC",
+        {"cameo": cameo_id},
+    ).fetchall()
+    return [Approval(**r) for r in rows]
+
+
+# --- follows ----------------------------------------------------------------------------------
+
+
+def insert_follow(conn: Conn, follower_id: uuid.UUID, followee_id: uuid.UUID) -> bool:
+    return (
+        conn.execute(
+            "INSERT INTO follows (follower_id, followee_id) VALUES (%(a)s, %(b)s)"
+            " ON CONFLICT ON CONSTRAINT follows_pkey DO NOTHING",
+            {"a": follower_id, "b": followee_id},
+        ).rowcount
+        > 0
+    )
+
+
+def delete_follow(conn: Conn, follower_id: uuid.UUID, followee_id: uuid.UUID) -> bool:
+    return (
+        conn.execute(
+            "DELETE FROM follows WHERE follower_id = %(a)s AND followee_id = %(b)s",
+            {"a": follower_id, "b": followee_id},
+        ).rowcount
+        > 0
+    )
+
+
+def mutuals_cameos_of(conn: Conn, subject_ids: list[uuid.UUID]) -> list[uuid.UUID]:
+    rows = conn.execute(
+        "SELECT id FROM cameos WHERE owner_id = ANY(%(ids)s) AND permission = 'mutuals' ORDER BY id",
+        {"ids": subject_ids},
+    ).fetchall()
+    return [r["id"] for r in rows]
+
+
+# --- restrictions -----------------------------------------------------------------------------
+
+
+def insert_restriction(
+    conn: Conn,
+    *,
+    cameo_id: uuid.UUID,
+    text: str,
+    terms: list[str],
+    topic: str,
+    embedding: bytes,
+    model_id: str,
+) -> Restriction:
+    row = conn.execute(
+        """
+        INSERT INTO cameo_restrictions (id, cameo_id, text, terms, topic, embedding, model_id)
+        VALUES (%(id)s, %(cameo)s, %(text)s, %(terms)s, %(topic)s, %(embedding)s, %(model)s)
+        RETURNING id, cameo_id, text, terms, topic, embedding, model_id, created_at
+        """,
+        {
+            "id": uuid.uuid4(),
+            "cameo": cameo_id,
+            "text": text,
+            "terms": terms,
+            "topic": topic,
+            "embedding": embedding,
+            "model": model_id,
+        },
+    ).fetchone()
+    assert row is not None
+    return _restriction(row)
+
+
+def _restriction(row: dict[str, Any]) -> Restriction:
+    emb = row["embedding"]
+    return Restriction(**{**row, "embedding": bytes(emb) if emb is not None else None})
+
+
+def restrictions_of(conn: Conn, cameo_ids: list[uuid.UUID]) -> list[Restriction]:
+    rows = conn.execute(
+        "SELECT id, cameo_id, text, terms, topic, embedding, model_id, created_at"
+        " FROM cameo_restrictions WHERE cameo_id = ANY(%(ids)s)"
+        " ORDER BY cameo_id, created_at",
+        {"ids": cameo_ids},
+    ).fetchall()
+    return [_restriction(r) for r in rows]
+
+
+def count_restrictions(conn: Conn, cameo_id: uuid.UUID) -> int:
+    row = conn.execute(
+        "SELECT count(*) AS n FROM cameo_restrictions WHERE cameo_id = %(id)s", {"id": cameo_id}
+    ).fetchone()
+    return int(row["n"]) if row else 0
+
+
+def delete_restriction(conn: Conn, cameo_id: uuid.UUID, restriction_id: uuid.UUID) -> bool:
+    return (
+        conn.execute(
+            "DELETE FROM cameo_restrictions WHERE id = %(id)s AND cameo_id = %(cameo)s",
+            {"id": restriction_id, "cameo": cameo_id},
+        ).rowcount
+        > 0
+    )
+
+
+# --- co-ownership and clips -------------------------------------------------------------------
+
+
+def insert_coowners(
+    conn: Conn, clip_id: uuid.UUID, cameo_ids: list[uuid.UUID]
+) -> list[tuple[uuid.UUID, uuid.UUID]]:
+    """Every featured cameo's owner co-owns the clip; returns (cameo, owner) pairs newly listed."""
+    rows = conn.execute(
+        """
+        INSERT INTO clip_coowners (clip_id, cameo_id, owner_id)
+        SELECT %(clip)s, c.id, c.owner_id FROM cameos c WHERE c.id = ANY(%(ids)s)
+        ON CONFLICT (clip_id, cameo_id) DO NOTHING
+        RETURNING cameo_id, owner_id
+        """,
+        {"clip": clip_id, "ids": cameo_ids},
+    ).fetchall()
+    return [(r["cameo_id"], r["owner_id"]) for r in rows]
+
+
+def appearances(conn: Conn, cameo_id: uuid.UUID, *, limit: int) -> list[Appearance]:
+    rows = conn.execute(
+        """
+        SELECT k.id AS clip_id, k.status, k.requester_id, k.platform_key_id, k.media_sha256,
+               k.created_at, k.published_at, k.removed_at, k.removed_by, k.removal_reason
+        FROM clip_coowners co JOIN clips k ON k.id = co.clip_id
+        WHERE co.cameo_id = %(cameo)s ORDER BY k.created_at DESC LIMIT %(limit)s
+        """,
+        {"cameo": cameo_id, "limit": limit},
+    ).fetchall()
+    return [Appearance(**r) for r in rows]
+
+
+def appearance_for_update(conn: Conn, cameo_id: uuid.UUID, clip_id: uuid.UUID) -> Appearance | None:
+    row = conn.execute(
+        """
+        SELECT k.id AS clip_id, k.status, k.requester_id, k.platform_key_id, k.media_sha256,
+               k.created_at, k.published_at, k.removed_at, k.removed_by, k.removal_reason
+        FROM clip_coowners co JOIN clips k ON k.id = co.clip_id
+        WHERE co.cameo_id = %(cameo)s AND co.clip_id = %(clip)s
+        FOR UPDATE OF k
+        """,
+        {"cameo": cameo_id, "clip": clip_id},
+    ).fetchone()
+    return Appearance(**row) if row else None
+
+
+def mark_removed(conn: Conn, clip_id: uuid.UUID, *, removed_by: uuid.UUID, reason: str) -> None:
+    conn.execute(
+        """
+        UPDATE clips SET status = 'removed', removed_at = now(), removed_by = %(by)s,
+               removal_reason = %(reason)s
+        WHERE id = %(clip)s
+        """,
+        {"clip": clip_id, "by": removed_by, "reason": reason},
+    )
+
+
+def coowners_of(conn: Conn, clip_id: uuid.UUID) -> list[uuid.UUID]:
+    rows = conn.execute(
+        "SELECT DISTINCT owner_id FROM clip_coowners WHERE clip_id = %(clip)s ORDER BY owner_id",
+        {"clip": clip_id},
+    ).fetchall()
+    return [r["owner_id"] for r in rows]

@@ -1,0 +1,83 @@
+-- Consent: who may use a cameo (permission levels, approvals, the follow graph for mutuals),
+-- owners' free-text restrictions, the revocation epoch that consent tokens embed, and webhook
+-- delivery of the outbox.
+
+-- Bumped by every change that takes consent away (lower level, approval removed, revoke all,
+-- unfollow, new restriction). Tokens embed it; a token whose epoch is behind no longer validates.
+-- It lives on the cameo row so that revocation and a publishing transaction meet on one row lock.
+ALTER TABLE cameos ADD COLUMN consent_epoch bigint NOT NULL DEFAULT 0;
+
+-- follower follows followee; mutuals = both directions present (two primary-key lookups).
+CREATE TABLE follows (
+    follower_id  uuid NOT NULL REFERENCES subjects (id),
+    followee_id  uuid NOT NULL REFERENCES subjects (id),
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT follows_pkey PRIMARY KEY (follower_id, followee_id),
+    CONSTRAINT follows_not_self CHECK (follower_id <> followee_id)
+);
+CREATE INDEX follows_followee_idx ON follows (followee_id);
+
+-- One row per (cameo, subject): a request, an approval or a denial. Only 'approved' grants use.
+CREATE TABLE cameo_approvals (
+    cameo_id      uuid NOT NULL REFERENCES cameos (id),
+    subject_id    uuid NOT NULL REFERENCES subjects (id),
+    status        text NOT NULL,
+    requested_at  timestamptz,
+    decided_at    timestamptz,
+    CONSTRAINT cameo_approvals_pkey PRIMARY KEY (cameo_id, subject_id),
+    CONSTRAINT cameo_approvals_status_check CHECK (status IN ('requested', 'approved', 'denied'))
+);
+CREATE INDEX cameo_approvals_subject_idx ON cameo_approvals (subject_id);
+
+-- The owner's free-text rules. `terms` are the normalised keywords drawn from the text, `topic`
+-- the text with the framing ("don't put me in ... videos") removed; the topic's embedding is kept
+-- with the id of the model that made it and recomputed when the model differs.
+CREATE TABLE cameo_restrictions (
+    id          uuid PRIMARY KEY,
+    cameo_id    uuid NOT NULL REFERENCES cameos (id),
+    text        text NOT NULL,
+    terms       text[] NOT NULL,
+    topic       text NOT NULL,
+    embedding   bytea,
+    model_id    text NOT NULL DEFAULT '',
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT cameo_restrictions_text_check CHECK (length(text) BETWEEN 1 AND 500)
+);
+CREATE INDEX cameo_restrictions_cameo_idx ON cameo_restrictions (cameo_id);
+
+-- Where notifications go: an owner's endpoints (subject_id) or a platform key's (platform_key_id).
+-- The secret signs every delivery (HMAC-SHA256); it is shown once at registration.
+CREATE TABLE webhook_endpoints (
+    id               uuid PRIMARY KEY,
+    subject_id       uuid REFERENCES subjects (id),
+    platform_key_id  text REFERENCES api_keys (id),
+    url              text NOT NULL,
+    secret           bytea NOT NULL,
+    created_at       timestamptz NOT NULL DEFAULT now(),
+    disabled_at      timestamptz,
+    CONSTRAINT webhook_endpoints_one_owner
+        CHECK ((subject_id IS NULL) <> (platform_key_id IS NULL))
+);
+CREATE INDEX webhook_endpoints_subject_idx ON webhook_endpoints (subject_id);
+CREATE INDEX webhook_endpoints_platform_idx ON webhook_endpoints (platform_key_id);
+
+-- Outbox rows not yet fanned out to their endpoints' deliveries.
+ALTER TABLE outbox ADD COLUMN dispatched_at timestamptz;
+CREATE INDEX outbox_undispatched_idx ON outbox (id) WHERE dispatched_at IS NULL;
+
+-- One delivery per (outbox row, endpoint), retried with exponential backoff until it succeeds
+-- or runs out of attempts.
+CREATE TABLE webhook_deliveries (
+    id               bigserial PRIMARY KEY,
+    outbox_id        bigint NOT NULL REFERENCES outbox (id),
+    endpoint_id      uuid NOT NULL REFERENCES webhook_endpoints (id),
+    status           text NOT NULL DEFAULT 'pending',
+    attempts         integer NOT NULL DEFAULT 0,
+    next_attempt_at  timestamptz NOT NULL DEFAULT now(),
+    last_status      integer,
+    last_error       text,
+    delivered_at     timestamptz,
+    CONSTRAINT webhook_deliveries_once UNIQUE (outbox_id, endpoint_id),
+    CONSTRAINT webhook_deliveries_status_check CHECK (status IN ('pending', 'delivered', 'failed'))
+);
+CREATE INDEX webhook_deliveries_due_idx ON webhook_deliveries (next_attempt_at) WHERE status = 'pending';
