@@ -66,7 +66,7 @@ class Safety(Section):
     clip_text_threshold: float = Field(0.30, ge=-1, le=1)
     # Prompt text: names/aliases always act with the opt-out's own policy; keywords are broad.
     keyword_decision: Literal["optout", "flag"] = "flag"
-    description_threshold: float = Field(0.55, ge=-1, le=1)  # MiniLM cosine, prompt vs description
+    description_threshold: float = Field(0.60, ge=-1, le=1)  # MiniLM cosine, prompt vs description
     # Media scans.
     video_sample_fps: float = Field(1.0, ge=1.0)  # the floor: at least one frame a second
     scene_change_threshold: float = Field(0.25, gt=0)  # mean abs difference of 32×18 thumbnails (0-1)

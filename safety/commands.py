@@ -43,7 +43,7 @@ def _check(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if result.ok else 1
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction) -> None:
     index = subparsers.add_parser("index", help="IP opt-out indexes").add_subparsers(
         dest="index_command", required=True
     )

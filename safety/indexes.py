@@ -43,6 +43,8 @@ CHANNEL = "safety_optouts"
 # can be lost across a reconnect); a NOTIFY wakes it at once.
 POLL_SECONDS = 0.5
 SNAPSHOT_VERSION = 1
+# How long a hole in the change sequence is waited for before it is taken as a rollback.
+GAP_SECONDS = 30.0
 
 EmbedTexts = Callable[[list[str]], np.ndarray]
 
@@ -94,6 +96,8 @@ class SafetyIndexes:
         self.refs: list[RefFeatures] = []
         self.descriptions: dict[uuid.UUID, tuple[str, np.ndarray | None]] = {}
         self.cursor = 0
+        self._seen: set[int] = set()  # applied seqs above the cursor (see refresh)
+        self._gap_since: float | None = None
         self.updated_at = time.time()
         # Weight-free feature extractors live with the indexes they feed.
         self.extractor: LocalFeatureExtractor = SiftFeatures()
@@ -173,27 +177,50 @@ class SafetyIndexes:
         self.descriptions[optout.id] = (text, vector)
         return vector
 
-    def refresh(self, conn: Conn) -> int:
-        """Apply every change after the cursor; returns how many opt-outs were re-read."""
-        changes = store.changes_since(conn, self.cursor)
-        if not changes:
-            return 0
+    def refresh(self, conn: Conn, *, commit: bool = True) -> int:
+        """Apply every change after the cursor; returns how many opt-outs were re-read.
+
+        Sequence numbers can commit out of order (a transaction holding seq 5 may commit after
+        one holding seq 6), so the cursor only advances over contiguous seqs already applied; a
+        gap is skipped once it has stayed open for GAP_SECONDS (a rolled-back insert leaves one
+        for ever). Re-reading a change is harmless: applying is idempotent.
+        """
+        changes = [c for c in store.changes_since(conn, self.cursor) if c[0] not in self._seen]
         changed = list(dict.fromkeys(oid for _, oid in changes))
         for optout_id in changed:
             optout = store.get_optout(conn, optout_id)
-            if optout is None:  # a change row whose insert rolled back cannot exist; be safe
+            if optout is None:
                 continue
             refs = store.references_of(conn, optout_id) if optout.status == "active" else []
             self.apply(optout, [r for r in refs if r.id not in self.indexed_refs])
         with self.lock:
-            self.cursor = max(self.cursor, changes[-1][0])
-        conn.commit()  # end the read transaction so the next poll sees new commits
+            self._seen.update(seq for seq, _ in changes)
+            self._advance_cursor()
+        if commit:
+            conn.commit()  # end the read transaction so the next poll sees new commits
         return len(changed)
 
+    def _advance_cursor(self) -> None:
+        while self._seen:
+            nxt = self.cursor + 1
+            if nxt in self._seen:
+                self._seen.discard(nxt)
+                self.cursor = nxt
+                self._gap_since = None
+                continue
+            now = time.monotonic()
+            if self._gap_since is None:
+                self._gap_since = now
+            if now - self._gap_since < GAP_SECONDS:
+                return
+            self.cursor = min(self._seen) - 1  # give up on the gap
+            self._gap_since = None
+
     def build(self, conn: Conn) -> None:
-        """Everything live in the database. The cursor is read first, so a change committed while
-        building is applied again by the next refresh (applying is idempotent)."""
-        cursor = store.latest_change(conn)
+        """Everything live in the database. The cursor starts at the last change older than
+        GAP_SECONDS, so the next refresh re-applies recent changes (idempotent) and cannot miss
+        one still committing while the build ran."""
+        cursor = store.settled_change(conn, seconds=GAP_SECONDS)
         for optout in store.active_optouts(conn):
             self.apply(optout, store.references_of(conn, optout.id))
         with self.lock:

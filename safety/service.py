@@ -271,6 +271,10 @@ def scan_prompt(
     conn: Conn, *, policy: ActivePolicy, models: Models, indexes: SafetyIndexes, prompt: str
 ) -> PromptScan:
     """Names, aliases and keywords (normalised, fuzzy), descriptions (MiniLM), CLIP text."""
+    # Apply committed opt-out changes this process has not seen yet (one indexed query), so a
+    # scan always runs against the database's current opt-outs; the follower keeps idle
+    # processes current between scans.
+    indexes.refresh(conn, commit=False)
     norm = normalize(prompt)
     vec = models.text.embed([prompt])[0] if prompt.strip() else None
     clip = models.clip
@@ -392,6 +396,7 @@ def scan_media(
     """IP matches on every frame given; faces (and voices) matching verified cameos or protected
     people, each marked covered when the caller's consent covers that cameo."""
     safety = policy.policy.safety
+    indexes.refresh(conn, commit=False)  # see scan_prompt
     frames = frames[: safety.max_scan_frames]
     matches = match_frames(policy=safety, models=models, indexes=indexes, frames=frames)
     likeness = _likeness(

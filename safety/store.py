@@ -165,8 +165,13 @@ def active_reference_ids(conn: Conn) -> list[tuple[uuid.UUID, uuid.UUID]]:
     return [(r["id"], r["optout_id"]) for r in rows]
 
 
-def latest_change(conn: Conn) -> int:
-    row = conn.execute("SELECT coalesce(max(seq), 0) AS seq FROM optout_changes").fetchone()
+def settled_change(conn: Conn, *, seconds: float) -> int:
+    """The last change older than `seconds`: later seqs may still have gaps being committed."""
+    row = conn.execute(
+        "SELECT coalesce(max(seq), 0) AS seq FROM optout_changes"
+        " WHERE at < now() - make_interval(secs => %(s)s)",
+        {"s": seconds},
+    ).fetchone()
     return int(row["seq"]) if row else 0
 
 
