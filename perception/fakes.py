@@ -93,3 +93,30 @@ def _resize_mean(img: np.ndarray, n: int) -> np.ndarray:
             ]
             out[i, j] = cell.reshape(-1, img.shape[2]).mean(axis=0) if cell.size else 0
     return out
+
+
+class FakeClip:
+    """A CLIP stand-in: images by a coarse colour layout, texts by hashed words (two unrelated
+    spaces, so only image-image and text-text similarity mean anything)."""
+
+    model_id = "fake-clip"
+    dim = 64
+
+    def embed_images(self, rgbs: list[np.ndarray]) -> np.ndarray:
+        rows = []
+        for rgb in rgbs:
+            small = _resize_mean(np.asarray(rgb, np.float32), 4)  # 4×4×3 = 48 values
+            vec = np.zeros(self.dim, np.float32)
+            vec[: small.size] = small.reshape(-1) - small.mean()
+            vec[-1] = 1.0
+            rows.append(vec)
+        return l2_normalise(np.array(rows, np.float32).reshape(len(rgbs), self.dim))
+
+    def embed_texts(self, texts: list[str]) -> np.ndarray:
+        out = np.zeros((len(texts), self.dim), np.float32)
+        for i, text in enumerate(texts):
+            for word in re.findall(r"[a-z0-9]+", text.lower()):
+                h = int.from_bytes(hashlib.sha256(word.encode()).digest()[:4], "little")
+                out[i, h % self.dim] += 1.0
+            out[i, 0] += 1e-3
+        return l2_normalise(out)

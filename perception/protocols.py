@@ -7,7 +7,7 @@ L2-normalised float32 vectors, so cosine similarity is a dot product everywhere.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -92,3 +92,25 @@ def l2_normalise(vectors: np.ndarray) -> np.ndarray:
     v = np.asarray(vectors, dtype=np.float32)
     norms = np.linalg.norm(v, axis=-1, keepdims=True)
     return (v / np.maximum(norms, 1e-12)).astype(np.float32)
+
+
+@runtime_checkable
+class LocalFeatureExtractor(Protocol):
+    """Keypoints and descriptors for geometric matching (e.g. SIFT)."""
+
+    model_id: str
+
+    def extract(self, rgb: np.ndarray, *, reference: bool = False) -> Any:
+        """A perception.images.LocalFeatures."""
+        ...
+
+
+@runtime_checkable
+class ImageHasher(Protocol):
+    """A perceptual hash (e.g. PDQ): packed bytes, compared by Hamming distance."""
+
+    model_id: str
+
+    def dihedral(self, rgb: np.ndarray) -> tuple[np.ndarray, int]: ...
+
+    def hash(self, rgb: np.ndarray) -> tuple[np.ndarray, int]: ...

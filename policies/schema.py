@@ -60,7 +60,36 @@ class Consent(Section):
 
 
 class Safety(Section):
-    pass
+    """IP matching and likeness thresholds; docs/SAFETY.md holds the measurements behind them."""
+
+    # Registry limits.
+    max_references_per_request: int = Field(20, ge=1)
+    max_names: int = Field(50, ge=1)
+    reference_video_fps: float = Field(1.0, gt=0)  # frames sampled from a reference video
+    max_reference_frames: int = Field(30, ge=1)
+    # Local features (SIFT + RANSAC homography).
+    sift_ratio: float = Field(0.8, gt=0, le=1)  # Lowe's ratio test
+    sift_max_distance: float = Field(300.0, gt=0)  # L2 between SIFT descriptors (norm ≈ 512)
+    sift_min_votes: int = Field(8, ge=4)  # matches to a reference before RANSAC is tried
+    sift_min_inliers: int = Field(12, ge=4)  # homography inliers that make a match
+    sift_reproj_px: float = Field(6.0, gt=0)
+    # PDQ (256-bit): Meta's recommended match distance is 31; quality below 50 is unreliable.
+    pdq_max_distance: int = Field(31, ge=0, le=256)
+    pdq_min_quality: int = Field(50, ge=0, le=100)
+    # CLIP (only when a checkpoint is configured). Not measured here (no real weights offline).
+    clip_image_threshold: float = Field(0.85, ge=-1, le=1)
+    clip_text_threshold: float = Field(0.30, ge=-1, le=1)
+    # Prompt text: names/aliases always act with the opt-out's own policy; keywords are broad.
+    keyword_decision: Literal["optout", "flag"] = "flag"
+    description_threshold: float = Field(0.60, ge=-1, le=1)  # MiniLM cosine, prompt vs description
+    # Media scans.
+    video_sample_fps: float = Field(1.0, ge=1.0)  # the issue's floor: at least one frame a second
+    scene_change_threshold: float = Field(0.25, gt=0)  # mean abs difference of 32×18 thumbnails (0-1)
+    max_scan_frames: int = Field(60, ge=1)
+    likeness_max_frames: int = Field(8, ge=1)  # frames of a video checked for faces
+    face_match_threshold: float = Field(0.82, ge=-1, le=1)  # dlib distance 0.6 on unit vectors
+    voice_match_threshold: float = Field(0.80, ge=-1, le=1)  # Resemblyzer cosine
+    uncovered_likeness: Literal["block", "flag"] = "block"
 
 
 class Provenance(Section):

@@ -1,0 +1,123 @@
+"""FAISS behind two small classes: a float vector index (exact or HNSW) and a binary Hamming index.
+
+Rows get consecutive integer labels in insertion order; callers keep their own label → meaning
+table. FAISS HNSW cannot delete, so removal is the caller's filter (documented in docs/SAFETY.md).
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import faiss
+import numpy as np
+
+# Exact search is used while an index is small (it is faster there and trivially correct);
+# HNSW from this many rows on, chosen when the index is built.
+HNSW_FROM = 200_000
+HNSW_M = 32
+HNSW_EF_SEARCH = 64
+HNSW_EF_CONSTRUCTION = 80
+
+
+class VectorIndex:
+    """Float vectors, metric 'l2' (squared distances) or 'ip' (inner product of unit vectors)."""
+
+    def __init__(self, dim: int, *, metric: str = "l2", kind: str = "flat") -> None:
+        self.dim = dim
+        self.metric = metric
+        self.kind = kind
+        fmetric = faiss.METRIC_L2 if metric == "l2" else faiss.METRIC_INNER_PRODUCT
+        index: Any
+        if kind == "hnsw":
+            index = faiss.IndexHNSWFlat(dim, HNSW_M, fmetric)
+            index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+            index.hnsw.efSearch = HNSW_EF_SEARCH
+        elif metric == "l2":
+            index = faiss.IndexFlatL2(dim)
+        else:
+            index = faiss.IndexFlatIP(dim)
+        self._index: Any = index
+        self._lock = threading.Lock()
+
+    @classmethod
+    def for_size(cls, dim: int, rows: int, *, metric: str = "l2") -> VectorIndex:
+        return cls(dim, metric=metric, kind="hnsw" if rows >= HNSW_FROM else "flat")
+
+    @property
+    def ntotal(self) -> int:
+        return int(self._index.ntotal)
+
+    def add(self, vectors: np.ndarray) -> int:
+        """Append rows; returns the label of the first one."""
+        v = np.ascontiguousarray(vectors, dtype=np.float32).reshape(-1, self.dim)
+        with self._lock:
+            first = self.ntotal
+            if len(v):
+                self._index.add(v)
+        return first
+
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """(distances, labels), shape (n, k); label -1 where fewer than k rows exist."""
+        q = np.ascontiguousarray(queries, dtype=np.float32).reshape(-1, self.dim)
+        if self.ntotal == 0 or len(q) == 0:
+            return np.zeros((len(q), k), np.float32), np.full((len(q), k), -1, np.int64)
+        return self._index.search(q, k)
+
+    def memory_bytes(self) -> int:
+        return int(faiss.serialize_index(self._index).nbytes)
+
+    def to_bytes(self) -> bytes:
+        return bytes(faiss.serialize_index(self._index))
+
+    @classmethod
+    def from_bytes(cls, data: bytes, *, dim: int, metric: str, kind: str) -> VectorIndex:
+        out = cls.__new__(cls)
+        out.dim, out.metric, out.kind = dim, metric, kind
+        out._index = faiss.deserialize_index(np.frombuffer(data, np.uint8))
+        if kind == "hnsw":
+            out._index.hnsw.efSearch = HNSW_EF_SEARCH
+        out._lock = threading.Lock()
+        return out
+
+
+class BinaryIndex:
+    """Packed bit strings (e.g. 256-bit PDQ) searched exactly by Hamming distance.
+
+    Exact search over 32-byte codes runs at memory speed (~10M codes/s per core), which covers
+    millions of hashes; multi-index hashing is the next step past that.
+    """
+
+    def __init__(self, bits: int) -> None:
+        self.bits = bits
+        self._index: Any = faiss.IndexBinaryFlat(bits)
+        self._lock = threading.Lock()
+
+    @property
+    def ntotal(self) -> int:
+        return int(self._index.ntotal)
+
+    def add(self, codes: np.ndarray) -> int:
+        c = np.ascontiguousarray(codes, dtype=np.uint8).reshape(-1, self.bits // 8)
+        with self._lock:
+            first = self.ntotal
+            if len(c):
+                self._index.add(c)
+        return first
+
+    def search(self, codes: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        c = np.ascontiguousarray(codes, dtype=np.uint8).reshape(-1, self.bits // 8)
+        if self.ntotal == 0 or len(c) == 0:
+            return np.zeros((len(c), k), np.int32), np.full((len(c), k), -1, np.int64)
+        return self._index.search(c, k)
+
+    def to_bytes(self) -> bytes:
+        return bytes(faiss.serialize_index_binary(self._index))
+
+    @classmethod
+    def from_bytes(cls, data: bytes, *, bits: int) -> BinaryIndex:
+        out = cls.__new__(cls)
+        out.bits = bits
+        out._index = faiss.deserialize_index_binary(np.frombuffer(data, np.uint8))
+        out._lock = threading.Lock()
+        return out
