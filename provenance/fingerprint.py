@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 import pdqhash
 
@@ -17,11 +18,25 @@ class Fingerprint:
     times: list[float]
 
 
+def subsample(frames: list[tuple[float, np.ndarray]], every: float) -> list[tuple[float, np.ndarray]]:
+    """At most one frame per `every` seconds from frames already decoded for the watermark."""
+    kept, next_t = [], float("-inf")
+    for t, frame in frames:
+        if t >= next_t:
+            kept.append((t, frame))
+            next_t = t + every
+    return kept
+
+
 def compute(frames: list[tuple[float, np.ndarray]], *, min_quality: int) -> Fingerprint:
     """PDQ of each RGB frame; frames PDQ rates below `min_quality` (flat, featureless) are skipped
     because their hashes match almost anything."""
     hashes, times = [], []
     for t, frame in frames:
+        # PDQ works on a 64x64 reduction; hashing a 512-px copy gives the same bits far faster.
+        scale = 512 / max(frame.shape[:2])
+        if scale < 1:
+            frame = cv2.resize(frame, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
         bits, quality = pdqhash.compute(np.ascontiguousarray(frame))
         if quality >= min_quality:
             hashes.append(np.packbits(bits.astype(np.uint8)))

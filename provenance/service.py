@@ -435,7 +435,8 @@ def verify_media(
     trusted_ours = state == "Trusted" and stored is not None
     params = mark_params(prov)
     n_frames = 8 if trusted_ours else prov.decode_max_frames
-    frames = [f for _, f in _frames(data, every=prov.decode_every_seconds, max_frames=n_frames)]
+    timed = _frames(data, every=prov.decode_every_seconds, max_frames=n_frames)
+    frames = [f for _, f in timed]
     decoded = wm.decode(frames, secret=signer.watermark_key, params=params, search=not trusted_ours)
     wm_report = WatermarkReport(
         found=decoded.payload is not None,
@@ -476,10 +477,9 @@ def verify_media(
         if hit:
             recovered = ("watermark", hit[0], round(1 - hit[1] / wm.PAYLOAD_BITS, 3))
     if recovered is None:
-        query = fp.compute(
-            _frames(data, every=prov.fingerprint_every_seconds, max_frames=prov.fingerprint_max_frames),
-            min_quality=prov.fingerprint_min_quality,
-        ).hashes
+        # The fingerprint reuses the frames decoded for the watermark.
+        sampled = fp.subsample(timed, prov.fingerprint_every_seconds)[: prov.fingerprint_max_frames]
+        query = fp.compute(sampled, min_quality=prov.fingerprint_min_quality).hashes
         fhit = _fingerprint_lookup(conn, query, prov)
         if fhit:
             recovered = ("fingerprint", fhit[0], fhit[1])

@@ -15,7 +15,8 @@ def make_clip(path: Path, *, seconds: float = 2.0, width: int = 320, height: int
     """A clip whose picture depends on `seed` (a smooth random texture panning, a moving disc) and
     whose audio is a sine tone. Different seeds give unrelated-looking clips."""
     rng = np.random.default_rng(seed)
-    big = rng.integers(0, 256, size=(height // 8 + 8, width // 8 + 8, 3), dtype=np.uint8)
+    # A smooth, moderate-contrast texture: closer to real footage than per-pixel noise.
+    big = rng.integers(40, 216, size=(height // 24 + 4, width // 24 + 4, 3), dtype=np.uint8)
     texture = cv2.resize(big, (width + 64, height + 64), interpolation=cv2.INTER_CUBIC)
     colour = tuple(int(c) for c in rng.integers(0, 256, size=3))
     n = int(seconds * fps)
