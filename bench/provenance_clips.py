@@ -75,10 +75,31 @@ def signed_sources(out_dir: Path, count: int, *, seconds: float = 2.0) -> list[P
     for k, start in enumerate(np.arange(0.0, 8.0, seconds)):
         p = out_dir / f"video_{k}.mp4"
         subprocess.run(
-            ["ffmpeg", "-loglevel", "error", "-y", "-ss", f"{start}", "-t", f"{seconds}", "-i", str(video),
-             "-vf", f"scale={W}:{H}", "-c:v", "libx264", "-preset", "veryfast", "-crf", "18", "-c:a", "aac", str(p)],
+            [
+                "ffmpeg",
+                "-loglevel",
+                "error",
+                "-y",
+                "-ss",
+                f"{start}",
+                "-t",
+                f"{seconds}",
+                "-i",
+                str(video),
+                "-vf",
+                f"scale={W}:{H}",
+                "-c:v",
+                "libx264",
+                "-preset",
+                "veryfast",
+                "-crf",
+                "18",
+                "-c:a",
+                "aac",
+                str(p),
+            ],
             check=True,
-        )  # fmt: skip
+        )
         paths.append(p)
     stills = _stills()
     i = 0
@@ -107,18 +128,48 @@ def unrelated(out_dir: Path, count: int, *, seconds: float = 2.0) -> list[Path]:
     for i in range(count):
         kind = _PROCEDURAL[i % 4] if i % 25 else _PROCEDURAL[4]
         spec = kind.format(
-            s=f"{W}x{H}", a=rng.uniform(-1.5, 0.3), b=rng.uniform(-0.8, 0.8), c=rng.uniform(0.5, 3),
-            n=int(rng.integers(1, 1 << 30)), r=round(float(rng.uniform(0.05, 0.6)), 2), rule=int(rng.integers(1, 255)),
-            h1=f"{int(rng.integers(0, 1 << 24)):06x}", h2=f"{int(rng.integers(0, 1 << 24)):06x}",
+            s=f"{W}x{H}",
+            a=rng.uniform(-1.5, 0.3),
+            b=rng.uniform(-0.8, 0.8),
+            c=rng.uniform(0.5, 3),
+            n=int(rng.integers(1, 1 << 30)),
+            r=round(float(rng.uniform(0.05, 0.6)), 2),
+            rule=int(rng.integers(1, 255)),
+            h1=f"{int(rng.integers(0, 1 << 24)):06x}",
+            h2=f"{int(rng.integers(0, 1 << 24)):06x}",
             h3=f"{int(rng.integers(0, 1 << 24)):06x}",
-        )  # fmt: skip
+        )
         p = out_dir / f"unrelated_{i}.mp4"
         subprocess.run(
-            ["ffmpeg", "-loglevel", "error", "-y", "-f", "lavfi", "-i", spec, "-f", "lavfi",
-             "-i", f"sine=frequency={int(rng.integers(200, 900))}", "-t", f"{seconds}",
-             "-vf", f"scale={W}:{H},format=yuv420p", "-c:v", "libx264", "-preset", "veryfast", "-crf", "23",
-             "-c:a", "aac", "-shortest", str(p)],
+            [
+                "ffmpeg",
+                "-loglevel",
+                "error",
+                "-y",
+                "-f",
+                "lavfi",
+                "-i",
+                spec,
+                "-f",
+                "lavfi",
+                "-i",
+                f"sine=frequency={int(rng.integers(200, 900))}",
+                "-t",
+                f"{seconds}",
+                "-vf",
+                f"scale={W}:{H},format=yuv420p",
+                "-c:v",
+                "libx264",
+                "-preset",
+                "veryfast",
+                "-crf",
+                "23",
+                "-c:a",
+                "aac",
+                "-shortest",
+                str(p),
+            ],
             check=True,
-        )  # fmt: skip
+        )
         paths.append(p)
     return paths

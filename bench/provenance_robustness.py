@@ -36,10 +36,26 @@ ATTACKS = {
 def attack(src: Path, dest: Path, args: list[str]) -> Path:
     # -map_metadata -1 and a re-encode drop the C2PA manifest box along with every other metadata.
     subprocess.run(
-        ["ffmpeg", "-loglevel", "error", "-y", "-i", str(src), *args, "-map_metadata", "-1",
-         "-c:v", "libx264", "-preset", "veryfast", "-c:a", "aac", str(dest)],
+        [
+            "ffmpeg",
+            "-loglevel",
+            "error",
+            "-y",
+            "-i",
+            str(src),
+            *args,
+            "-map_metadata",
+            "-1",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            "-c:a",
+            "aac",
+            str(dest),
+        ],
         check=True,
-    )  # fmt: skip
+    )
     return dest
 
 
@@ -73,10 +89,19 @@ def main() -> int:
                     )
                     signed = work / f"signed_{i}.mp4"
                     service.sign_clip(
-                        conn, signer=signer, store=store, policy=policy, clip_id=clip_id, source=src, dest=signed,
-                        creator_handle="bench", scan_digest="0" * 64, coowner_ids=[], features_cameos=False,
+                        conn,
+                        signer=signer,
+                        store=store,
+                        policy=policy,
+                        clip_id=clip_id,
+                        source=src,
+                        dest=signed,
+                        creator_handle="bench",
+                        scan_digest="0" * 64,
+                        coowner_ids=[],
+                        features_cameos=False,
                         remix_of=None,
-                    )  # fmt: skip
+                    )
                     for name, a in ATTACKS.items():
                         copy = attack(signed, work / "attacked.mp4", a)
                         report = service.verify_media(

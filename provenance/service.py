@@ -399,6 +399,7 @@ def verify_media(
     prov = active_policy.policy.provenance
     if sniff(data) != "video":
         raise UnsupportedMedia("verify accepts MP4, MOV or WebM video", code="not_a_video")
+    _refuse_truncated(data)
     probe_video(data, active_policy.policy.uploads)
     state, manifest, codes, _error = _read_manifest(signer, data)
     manifest_id = manifest.get("label")
@@ -510,6 +511,25 @@ def verify_media(
         " original manifest attached.",
         **report,
     )
+
+
+def _refuse_truncated(data: bytes) -> None:
+    """An ISO-BMFF file whose top-level boxes run past its end was cut short: refuse it (422) rather
+    than report on whatever part of it decodes. Matroska/WebM has no such cheap check."""
+    if data[4:8] not in (b"ftyp", b"moov", b"mdat", b"wide", b"free", b"skip"):
+        return
+    pos = 0
+    while pos + 8 <= len(data):
+        size = int.from_bytes(data[pos : pos + 4], "big")
+        if size == 1:
+            size = int.from_bytes(data[pos + 8 : pos + 16], "big") if pos + 16 <= len(data) else 0
+        elif size == 0:
+            return  # runs to the end of the file by definition
+        if size < 8:
+            raise InvalidMedia("the file's box structure is corrupt", code="corrupt_media")
+        pos += size
+    if pos != len(data):
+        raise InvalidMedia("the file is truncated", code="truncated_media")
 
 
 def _tombstone(report: dict[str, Any], clip: ClipState) -> VerifyReport:

@@ -212,8 +212,11 @@ def decode(frames: list[np.ndarray], *, secret: bytes, params: MarkParams, searc
     for frame in frames:
         luma = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY).astype(np.float64)
         hp = _highpass(cv2.resize(luma, (n, n), interpolation=cv2.INTER_AREA), sigma)
-        # Clipping bounds how much a strong edge can outvote the faint pattern.
-        acc += np.clip(hp, -12, 12)
+        # Clipping bounds how much a strong edge can outvote the faint pattern; dividing by the local
+        # residual energy weights flat areas (where the pattern dominates) above textured ones.
+        hp = np.clip(hp, -12, 12)
+        local = cv2.GaussianBlur(hp * hp, (0, 0), sigma * 2)
+        acc += hp / np.sqrt(local + params.strength**2)
     acc /= max(1, len(frames))
     ref_sync = _highpass(cv2.resize(sync, (n, n), interpolation=cv2.INTER_CUBIC), sigma)
     f_sync = np.fft.rfft2(ref_sync)

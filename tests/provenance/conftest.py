@@ -116,7 +116,7 @@ def sign(
             remix_of=None,
         )
         args.update(kw)
-        return service.sign_clip(
+        signed = service.sign_clip(
             conn,
             signer=signer_ or signer,
             store=content,
@@ -126,5 +126,7 @@ def sign(
             dest=tmp_path / f"signed-{clip_id}.mp4",
             **args,  # type: ignore[arg-type]
         )
+        conn.commit()  # visible to the app's own connections
+        return signed
 
     return _sign

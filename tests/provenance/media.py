@@ -10,8 +10,16 @@ import cv2
 import numpy as np
 
 
-def make_clip(path: Path, *, seconds: float = 2.0, width: int = 320, height: int = 240, fps: int = 24,
-              seed: int = 0, tone: float = 440.0) -> Path:  # fmt: skip
+def make_clip(
+    path: Path,
+    *,
+    seconds: float = 2.0,
+    width: int = 320,
+    height: int = 240,
+    fps: int = 24,
+    seed: int = 0,
+    tone: float = 440.0,
+) -> Path:
     """A clip whose picture depends on `seed` (a smooth random texture panning, a moving disc) and
     whose audio is a sine tone. Different seeds give unrelated-looking clips."""
     rng = np.random.default_rng(seed)

@@ -202,7 +202,8 @@ def test_a_removed_clip_verifies_as_removed(
 ) -> None:
     signed = sign(source_clip)
     conn.execute(
-        "UPDATE clips SET status = 'removed', removed_at = now(), removal_reason = 'owner revoked' WHERE id = %(id)s",
+        "UPDATE clips SET status = 'removed', removed_at = now(), removal_reason = 'owner revoked'"
+        " WHERE id = %(id)s",
         {"id": signed.clip_id},
     )
     report = verify(conn, signer, content, policy, signed.path.read_bytes())
