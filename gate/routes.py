@@ -13,6 +13,10 @@ PUBLIC_PATHS = {
     "/docs/oauth2-redirect",
     "/redoc",
     "/openapi.json",
+    # C2PA soft-binding resolution (provenance/api.py says why it is public).
+    "/v1/c2pa/services/supportedAlgorithms",
+    "/v1/c2pa/matches/byBinding",
+    "/v1/c2pa/manifests/{manifest_id}",
 }
 
 

@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     signing_key: Path | None = None  # PKCS#8 PEM
     signing_key_password: str | None = Field(default=None, repr=False)
     tsa_url: str | None = None
+    # Provenance secrets (base64). The watermark key must never change once clips carry it.
+    watermark_secret: str | None = Field(default=None, repr=False)  # keys the invisible-watermark patterns
+    pseudonym_secret: str | None = Field(default=None, repr=False)  # HMAC key for co-owner pseudonyms
 
     @property
     def media_dir(self) -> Path:

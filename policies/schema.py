@@ -93,7 +93,31 @@ class Safety(Section):
 
 
 class Provenance(Section):
+    """Signing, watermarking and recovery. Figures measured in docs/PROVENANCE.md."""
+
     generator_name: str = "cameogate"
+    # Visible mark: the creator's handle is shown next to the logo and service name.
+    visible_handle: bool = True
+    # Invisible mark: pattern grid (cells per side), amplitude in luma levels, encoder quality.
+    watermark_grid: int = Field(48, ge=16, le=128)
+    watermark_strength: float = Field(3.0, gt=0, le=12)
+    encode_crf: int = Field(20, ge=0, le=51)
+    encode_preset: Literal["ultrafast", "superfast", "veryfast", "faster", "fast", "medium"] = "veryfast"
+    # Decoding: frames sampled, the sync z-score that counts as "a mark is present", and how many
+    # payload bits may be wrong when looking a payload up among issued ones.
+    decode_every_seconds: float = Field(0.1, gt=0)
+    decode_max_frames: int = Field(48, ge=1, le=600)
+    min_sync_z: float = Field(7.0, gt=0)
+    min_sync_z_known: float = Field(4.5, gt=0)
+    max_payload_bit_errors: int = Field(3, ge=0, le=6)
+    # Fingerprint (PDQ of sampled frames): a query matches a clip when the median over query frames
+    # of the best PDQ distance is at most max_distance (of 256 bits) and the runner-up is farther.
+    fingerprint_every_seconds: float = Field(0.5, gt=0)
+    fingerprint_max_frames: int = Field(60, ge=1, le=600)
+    fingerprint_max_distance: int = Field(70, ge=0, le=256)
+    fingerprint_min_quality: int = Field(30, ge=0, le=100)
+    # Verify uploads.
+    verify_max_bytes: int = Field(200_000_000, gt=0)
 
 
 class Generation(Section):

@@ -1,0 +1,258 @@
+"""Watermarks burned into clips: the moving visible mark and the invisible payload (embed and decode).
+
+The invisible mark is a low-frequency spread-spectrum pattern in normalised frame coordinates: a
+sync pattern plus a data pattern (each grid cell carries one of the payload's bits, signed by a secret
+key), added to the luma of every frame. Because it is static and smooth it survives re-encoding and
+downscaling, and frames can be averaged at decode time; because the decoder searches the crop scale
+and finds the offset by FFT cross-correlation with the sync pattern, it survives cropping.
+Both marks are applied in one ffmpeg pass (blend grainmerge for the additive pattern, overlay with a
+time-dependent position for the visible mark), so the cost is close to a plain re-encode.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from gate.errors import ConfigurationError, InvalidMedia
+
+PAYLOAD_BITS = 32
+
+
+@dataclass(frozen=True)
+class MarkParams:
+    """Embedding and decoding parameters (from the policy document's provenance section)."""
+
+    grid: int = 48  # cells per side, in normalised coordinates
+    strength: float = 3.0  # luma levels per pattern unit
+    sync_weight: float = 1.0
+    data_weight: float = 1.0
+    work: int = 192  # decode working resolution (pixels per side of the normalised frame)
+    scales: tuple[float, ...] = (1.0, 0.95, 0.9, 0.85, 0.8)
+    min_sync_z: float = 7.0  # sync peak, in standard deviations of the correlation surface (search)
+    min_sync_z_known: float = 4.5  # the same when only the uncropped position is tested
+    crf: int = 20
+    preset: str = "veryfast"
+
+
+@dataclass(frozen=True)
+class Decoded:
+    payload: int | None
+    sync_z: float
+    scale: tuple[float, float]
+    offset: tuple[int, int]
+    bit_margin: float  # mean |soft bit| / its spread: how clearly the bits were read
+
+
+def _keys(grid: int, secret: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    seed = int.from_bytes(hashlib.sha256(b"cameogate-wm:" + secret).digest()[:8], "big")
+    rng = np.random.default_rng(seed)
+    sync = rng.choice([-1.0, 1.0], size=(grid, grid))
+    key = rng.choice([-1.0, 1.0], size=(grid, grid))
+    bit_of = rng.permutation(grid * grid).reshape(grid, grid) % PAYLOAD_BITS
+    return sync, key, bit_of
+
+
+def _bits(payload: int) -> np.ndarray:
+    return np.array([(payload >> i) & 1 for i in range(PAYLOAD_BITS)], dtype=np.float64) * 2 - 1
+
+
+def pattern(payload: int, *, width: int, height: int, params: MarkParams, secret: bytes) -> np.ndarray:
+    """The additive luma pattern (float, levels) at width×height."""
+    sync, key, bit_of = _keys(params.grid, secret)
+    cells = params.sync_weight * sync + params.data_weight * key * _bits(payload)[bit_of]
+    return cv2.resize(cells * params.strength, (width, height), interpolation=cv2.INTER_CUBIC)
+
+
+def _highpass(luma: np.ndarray, sigma: float) -> np.ndarray:
+    return luma - cv2.GaussianBlur(luma, (0, 0), sigma)
+
+
+def _ffmpeg() -> str:
+    path = shutil.which("ffmpeg")
+    if not path:
+        raise ConfigurationError("ffmpeg is not on PATH (install Debian's ffmpeg)")
+    return path
+
+
+def logo(*, height: int, handle: str | None) -> Image.Image:
+    """The visible mark: a procedurally drawn logo (a play-triangle in a ring), the service name and
+    the creator's handle, white with a dark outline, semi-transparent."""
+    size = max(12, height // 14)
+    try:
+        font = ImageFont.load_default(size=size)
+    except TypeError:  # older Pillow
+        font = ImageFont.load_default()
+    lines = ["cameogate"] + ([f"@{handle}"] if handle else [])
+    probe = ImageDraw.Draw(Image.new("L", (1, 1)))
+    text_w = max(int(probe.textlength(line, font=font)) for line in lines)
+    icon = int(size * 1.6)
+    w = icon + size // 2 + text_w + 8
+    h = max(icon, len(lines) * (size + 4)) + 8
+    img = Image.new("RGBA", (w, h), (0, 0, 0, 0))
+    d = ImageDraw.Draw(img)
+    r = icon // 2
+    c = (4 + r, h // 2)
+    d.ellipse([c[0] - r, c[1] - r, c[0] + r, c[1] + r], outline=(255, 255, 255, 150), width=max(2, size // 6))
+    t = r * 0.55
+    d.polygon(
+        [(c[0] - t * 0.6, c[1] - t), (c[0] - t * 0.6, c[1] + t), (c[0] + t, c[1])], fill=(255, 255, 255, 150)
+    )
+    y = (h - len(lines) * (size + 4)) // 2
+    for line in lines:
+        d.text(
+            (icon + size // 2 + 4, y),
+            line,
+            font=font,
+            fill=(255, 255, 255, 150),
+            stroke_width=1,
+            stroke_fill=(0, 0, 0, 90),
+        )
+        y += size + 4
+    return img
+
+
+def apply(
+    *,
+    source: Path,
+    dest: Path,
+    payload: int,
+    secret: bytes,
+    params: MarkParams,
+    handle: str | None,
+    width: int,
+    height: int,
+    workdir: Path,
+) -> None:
+    """One ffmpeg pass: add the invisible pattern to luma, overlay the moving visible mark, encode
+    H.264 (yuv420p) + AAC (audio copied through when it is AAC already) into a fast-start MP4."""
+    w, h = width - width % 2, height - height % 2
+    pat = pattern(payload, width=w, height=h, params=params, secret=secret)
+    pat_path, logo_path = workdir / "wm_pattern.png", workdir / "wm_logo.png"
+    Image.fromarray(np.clip(np.round(128 + pat), 0, 255).astype(np.uint8), "L").save(pat_path)
+    logo(height=h, handle=handle).save(logo_path)
+    # The visible mark jumps between corners/edges every 2 s and drifts within each stay, so no fixed
+    # crop or blur box removes it from the whole clip (the Sora app's mark moves the same way).
+    x = "(W-w)*(0.05+0.9*(0.5+0.5*sin(3.1*floor(t/2)+0.3*t)))"
+    y = "(H-h)*(0.05+0.9*(0.5+0.5*cos(1.7*floor(t/2)+0.2*t)))"
+    graph = (
+        f"[0:v]scale={w}:{h},format=yuv420p[v];"
+        "[1:v]format=gray,format=yuv420p[p];"
+        "[v][p]blend=all_mode=grainmerge:shortest=0[m];"
+        f"[m][2:v]overlay=x='{x}':y='{y}':format=auto:shortest=0,format=yuv420p[out]"
+    )
+    cmd = [
+        _ffmpeg(),
+        "-hide_banner",
+        "-loglevel",
+        "error",
+        "-nostdin",
+        "-y",
+        "-i",
+        str(source),
+        "-loop",
+        "1",
+        "-i",
+        str(pat_path),
+        "-loop",
+        "1",
+        "-i",
+        str(logo_path),
+        "-filter_complex",
+        graph,
+        "-map",
+        "[out]",
+        "-map",
+        "0:a?",
+        "-c:v",
+        "libx264",
+        "-preset",
+        params.preset,
+        "-crf",
+        str(params.crf),
+        "-pix_fmt",
+        "yuv420p",
+        "-c:a",
+        "aac",
+        "-b:a",
+        "128k",
+        "-shortest",
+        "-map_metadata",
+        "-1",
+        "-movflags",
+        "+faststart",
+        str(dest),
+    ]
+    proc = subprocess.run(cmd, capture_output=True, timeout=600)
+    if proc.returncode != 0:
+        raise InvalidMedia(
+            "the clip could not be re-encoded with its watermarks",
+            code="watermark_failed",
+            reason=proc.stderr.decode(errors="replace")[-300:],
+        )
+
+
+def decode(frames: list[np.ndarray], *, secret: bytes, params: MarkParams, search: bool = True) -> Decoded:
+    """Read the payload from RGB frames of a (possibly re-encoded, downscaled, cropped) copy.
+
+    `search=False` assumes the frame is uncropped (a clip whose signature is intact): one hypothesis
+    instead of a scale search."""
+    n = params.work
+    sync, key, bit_of = _keys(params.grid, secret)
+    cell = n / params.grid
+    sigma = cell * 1.5
+    acc = np.zeros((n, n), dtype=np.float64)
+    for frame in frames:
+        luma = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY).astype(np.float64)
+        hp = _highpass(cv2.resize(luma, (n, n), interpolation=cv2.INTER_AREA), sigma)
+        # Clipping bounds how much a strong edge can outvote the faint pattern; dividing by the local
+        # residual energy weights flat areas (where the pattern dominates) above textured ones.
+        hp = np.clip(hp, -12, 12)
+        local = cv2.GaussianBlur(hp * hp, (0, 0), sigma * 2)
+        acc += hp / np.sqrt(local + params.strength**2)
+    acc /= max(1, len(frames))
+    ref_sync = _highpass(cv2.resize(sync, (n, n), interpolation=cv2.INTER_CUBIC), sigma)
+    f_sync = np.fft.rfft2(ref_sync)
+    best = (-1.0, (1.0, 1.0), (0, 0), np.zeros((n, n)), np.zeros((n, n), dtype=bool))
+    scales = params.scales if search else (1.0,)
+    for sy in scales:
+        for sx in scales:
+            hh, ww = round(n * sy), round(n * sx)
+            canvas = np.zeros((n, n))
+            canvas[:hh, :ww] = cv2.resize(acc, (ww, hh), interpolation=cv2.INTER_LINEAR)
+            # Peak at (dy, dx) = where the copy's top-left corner sits in the original frame.
+            corr = np.fft.irfft2(f_sync * np.conj(np.fft.rfft2(canvas)), s=(n, n))
+            # Offsets beyond the crop range are impossible: the copy lies inside the original frame.
+            valid = corr[: n - hh + 1, : n - ww + 1] if (hh < n or ww < n) else corr[:1, :1]
+            flat = corr.ravel()
+            z_all = (valid - flat.mean()) / (flat.std() + 1e-9)
+            iy, ix = np.unravel_index(int(np.argmax(z_all)), z_all.shape)
+            z = float(z_all[iy, ix])
+            if z > best[0]:
+                aligned = np.zeros((n, n))
+                mask = np.zeros((n, n), dtype=bool)
+                aligned[iy : iy + hh, ix : ix + ww] = canvas[:hh, :ww]
+                mask[iy : iy + hh, ix : ix + ww] = True
+                best = (z, (sx, sy), (int(ix), int(iy)), aligned, mask)
+    z, scale, offset, aligned, mask = best
+    if z < (params.min_sync_z if search else params.min_sync_z_known):
+        return Decoded(payload=None, sync_z=z, scale=scale, offset=offset, bit_margin=0.0)
+    # Demodulate: correlate the aligned residual with each bit's cells (key-signed), where visible.
+    big_key = cv2.resize(key, (n, n), interpolation=cv2.INTER_NEAREST)
+    big_bit = cv2.resize(bit_of.astype(np.float32), (n, n), interpolation=cv2.INTER_NEAREST).astype(int)
+    ref_sync_al = ref_sync * mask
+    # Remove the sync component first so it does not leak into the bits.
+    denom = float((ref_sync_al**2).sum()) or 1.0
+    resid = aligned - ref_sync_al * float((aligned * ref_sync_al).sum()) / denom
+    contrib = (resid * big_key)[mask]
+    soft = np.bincount(big_bit[mask], weights=contrib, minlength=PAYLOAD_BITS)
+    payload = sum(1 << i for i in range(PAYLOAD_BITS) if soft[i] > 0)
+    margin = float(np.abs(soft).mean() / (np.abs(soft).std() + 1e-9))
+    return Decoded(payload=payload, sync_z=z, scale=scale, offset=offset, bit_margin=margin)
