@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from consent.lifecycle import register_revocation_hook, revocation_hooks
 from gate.web import AppContext
 from generation import service
 from generation.backends import CpuRenderer, GeneratorBackend
@@ -9,9 +10,8 @@ from generation.pipeline import Deps
 
 
 def start(ctx: AppContext) -> None:
-    hooks = ctx.services.setdefault("revocation_hooks", [])
-    if service.cancel_for_cameos not in hooks:
-        hooks.append(service.cancel_for_cameos)
+    if service.cancel_for_cameos not in revocation_hooks(ctx):
+        register_revocation_hook(ctx, service.cancel_for_cameos)
 
 
 def backend(ctx: AppContext) -> GeneratorBackend:
@@ -24,10 +24,9 @@ def backend(ctx: AppContext) -> GeneratorBackend:
 
 
 def pipeline_deps(ctx: AppContext) -> Deps:
+    from perception.lifecycle import models
     from provenance.lifecycle import signer
     from safety.lifecycle import indexes
-
-    from perception.lifecycle import models
 
     return Deps(
         settings=ctx.settings,

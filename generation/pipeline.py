@@ -7,6 +7,8 @@ still holds inside the publishing transaction.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import tempfile
 import time
@@ -19,6 +21,8 @@ from typing import Any
 import numpy as np
 from psycopg_pool import ConnectionPool
 
+from consent import service as consent
+from consent import templates
 from gate import audit, outbox
 from gate.db import Conn
 from gate.media import ContentStore, decode_image, iter_frames, read_audio
@@ -28,7 +32,11 @@ from generation.backends import GeneratorBackend, RenderRequest
 from generation.store import Job
 from generation.worker import JobBlocked, JobControl
 from perception.registry import Models
+from policies import rules
+from policies import store as policy_store
 from policies.service import ActivePolicy, PolicyHolder
+from provenance import service as provenance
+from safety import service as safety
 
 log = logging.getLogger(__name__)
 
@@ -106,27 +114,32 @@ def run_job(deps: Deps, job: Job, control: JobControl) -> None:
 
 
 def _policy_stage(run: Run) -> None:
-    from policies import rules
-
+    """Policy rules that hold for the job as queued: duration, age bands, blocked content
+    categories, protected people by name. Quotas were counted when the job was accepted."""
+    job = run.job
     with run.stage("policy", 0.02) as details, run.deps.pool.connection() as conn:
-        findings = rules.evaluate_generation(
+        age_band = policy_store.subject_age_band(conn, job.requester_id) or "adult"
+        facts = policy_store.cameo_facts(conn, job.cameo_ids)
+        results = [rules.duration_rule(run.policy, duration_seconds=job.duration_s)]
+        results += rules.age_band_rules(
+            run.policy, requester_id=job.requester_id, requester_age_band=age_band, cameos=facts
+        )
+        results += rules.evaluate_prompt(
             conn,
             policy=run.policy,
-            models=run.deps.models,
-            requester_id=run.job.requester_id,
-            prompt=run.job.prompt,
-            cameo_ids=run.job.cameo_ids,
-            duration=run.job.duration_s,
-        )
-        details["rules"] = [f.to_dict() for f in findings]
-        blocking = [f for f in findings if f.blocks]
+            text_model=run.deps.models.text,
+            prompt=job.prompt,
+            consented_subject_ids=frozenset(c.owner_id for c in facts),
+        ).rules
+        details["rules"] = [r.to_dict() for r in results if r.fired]
+        # "require_approval" (an adult using a minor's cameo) was settled by the consent check
+        # that issued the token; only outright blocks stop the job here.
+        blocking = [r for r in results if r.fired and r.effect == "block"]
         if blocking:
-            raise JobBlocked(blocking[0].code, blocking[0].reason)
+            raise JobBlocked(f"policy.{blocking[0].rule}", blocking[0].reason)
 
 
 def _prompt_scan(run: Run) -> None:
-    from safety import service as safety
-
     with run.stage("prompt_scan", 0.05) as details, run.deps.pool.connection() as conn:
         scan = safety.scan_prompt(
             conn, policy=run.policy, models=run.deps.models, indexes=run.deps.indexes, prompt=run.job.prompt
@@ -138,8 +151,6 @@ def _prompt_scan(run: Run) -> None:
 
 def _input_scan(run: Run) -> list[np.ndarray]:
     """IP in the input media, and people: every face in an input must be a consented cameo."""
-    from safety import service as safety
-
     job = run.job
     if job.input_sha256 is None:
         return []
@@ -181,8 +192,6 @@ def _input_scan(run: Run) -> list[np.ndarray]:
 
 
 def _unconsented_faces(run: Run, conn: Conn, frames: list[tuple[float, np.ndarray]]) -> int:
-    from consent import templates
-
     models = run.deps.models
     keyring = run.deps.settings.keyring()
     consented = [
@@ -204,8 +213,6 @@ def _unconsented_faces(run: Run, conn: Conn, frames: list[tuple[float, np.ndarra
 
 
 def _consent_stage(run: Run) -> None:
-    from consent import service as consent
-
     job = run.job
     with run.stage("consent", 0.15) as details:
         if not job.cameo_ids:
@@ -228,8 +235,6 @@ def _consent_stage(run: Run) -> None:
 
 
 def _reference_faces(run: Run) -> list[np.ndarray]:
-    from consent import templates
-
     keyring = run.deps.settings.keyring()
     with run.deps.pool.connection() as conn:
         return [
@@ -267,11 +272,6 @@ def _generate(run: Run, input_frames: list[np.ndarray]) -> Path:
 def _output_scan(run: Run, rendered: Path) -> str:
     """IP on sampled frames; every face and voice against all verified cameos and protected
     people. Returns a digest of the decisions for the manifest."""
-    import hashlib
-    import json
-
-    from safety import service as safety
-
     with run.stage("output_scan", 0.6) as details:
         every = 1.0 / run.policy.policy.generation.frame_scan_fps
         frames = list(iter_frames(rendered, every=every))
@@ -297,8 +297,6 @@ def _output_scan(run: Run, rendered: Path) -> str:
 
 
 def _sign(run: Run, rendered: Path, scan_digest: str) -> Any:
-    from provenance import service as provenance
-
     job = run.job
     dest = run.workdir / "signed.mp4"
     with run.stage("watermark_sign", 0.8) as details, run.deps.pool.connection() as conn:
@@ -326,11 +324,8 @@ def _sign(run: Run, rendered: Path, scan_digest: str) -> Any:
 def _publish(run: Run, signed: Any) -> None:
     """One transaction: the job is still ours, consent still holds (cameo rows locked against a
     concurrent revocation), the clip becomes retrievable, co-owners and the platform are told."""
-    from consent import service as consent
-
     job = run.job
-    media = Path(signed.path).read_bytes()
-    digest = run.deps.store.put(media)
+    digest = signed.sha256  # sign_clip already put the signed file in the content store
     with run.stage("publish", 0.95) as details, run.deps.pool.connection() as conn:
         current = store.lock_job(conn, job.id)
         if current is None or current.state != "running" or current.lease_owner != run.control.worker_id:

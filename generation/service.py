@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
+from consent import service as consent
 from gate import audit
 from gate.auth import Principal
 from gate.db import Conn
@@ -14,6 +15,7 @@ from gate.media import ContentStore, decode_image, probe_video, sniff
 from gate.settings import Settings
 from generation import store
 from generation.schemas import ClipView, GenerationRequest, JobView, StageRecord
+from policies import quotas
 from policies.service import ActivePolicy
 
 
@@ -43,8 +45,6 @@ def submit(
     request: GenerationRequest,
     input_media: InputMedia | None,
 ) -> store.Job:
-    from consent import service as consent
-
     limits = policy.policy.generation
     duration = request.duration or limits.default_duration_seconds
     if duration > limits.max_duration_seconds:
@@ -71,8 +71,6 @@ def submit(
             cameo_ids=cameo_ids,
             prompt=request.prompt,
         )
-
-    from policies import quotas
 
     quotas.consume(
         conn, policy=policy, subject_id=request.requester, platform_key_id=principal.key_id, kind="generation"
