@@ -81,7 +81,7 @@ def _tiny_pipeline(directory: Path) -> Path:
         vocab=str(words / "vocab.json"), merges=str(words / "merges.txt"), model_max_length=77
     )
     scheduler = DDIMScheduler(beta_schedule="scaled_linear", clip_sample=False, set_alpha_to_one=False)
-    pipe = TextToVideoSDPipeline(
+    pipe: Any = TextToVideoSDPipeline(
         vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet, scheduler=scheduler
     )
     model_dir = directory / "tiny-t2v"
@@ -119,7 +119,8 @@ def _request(seed: int) -> RenderRequest:
 def clips(backend: DiffusersBackend, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """Three renders shared by the tests below: seed 7 twice, seed 8 once."""
     out = tmp_path_factory.mktemp("clips")
-    paths, progress = {}, []
+    paths: dict[str, Path] = {}
+    progress: list[float] = []
     for label, seed in (("a", 7), ("a_again", 7), ("b", 8)):
         paths[label] = out / f"{label}.mp4"
         backend.render(_request(seed), paths[label], progress=progress.append if label == "a" else _ignore)
