@@ -123,11 +123,20 @@ class DiffusersBackend:
         self.max_frames = max_frames or _default_frames(pipe, self._params)
         self.temporal = _temporal_factor(pipe)
         self.native_size = native_size or _default_size(pipe, self._params)
+        # A pipeline that takes `image=` is an image-to-video model: diffusers' image-to-video
+        # pipelines fail without one even where the parameter defaults to None (LTX). The API
+        # can read this to refuse such a request before queueing it.
+        self.requires_input_image = "image" in self._params
         self.version = (
             f"{diffusers.__version__}/{type(pipe).__name__}/{model_dir.name}@{_config_digest(model_dir)}"
         )
 
     def render(self, request: RenderRequest, dest: Path, *, progress: Progress) -> None:
+        if self.requires_input_image and not request.input_frames:
+            raise BadRequest(
+                "the configured generator is an image-to-video model and needs an input image",
+                code="input_image_required",
+            )
         shots = request.shots
         total = max(1, round(request.duration * request.fps))
         per_shot = split_frames(total, len(shots))
@@ -248,17 +257,10 @@ def call_kwargs(
         kwargs["output_type"] = "np"
     if "frame_rate" in params:  # LTX-Video conditions on the frame rate
         kwargs["frame_rate"] = fps
-    if "image" in params:
-        if image is not None:
-            from PIL import Image
+    if "image" in params and image is not None:  # text-only pipelines never see an input image
+        from PIL import Image
 
-            kwargs["image"] = Image.fromarray(_resize(image, *size))
-        elif params["image"].default is inspect.Parameter.empty:
-            raise BadRequest(
-                "this generator is an image-to-video model and needs an input image",
-                code="input_image_required",
-            )
-    # Image inputs are simply not passed to text-only pipelines (documented).
+        kwargs["image"] = Image.fromarray(_resize(image, *size))
     if "callback_on_step_end" in params:
 
         def step_end(pipe: Any, step: int, timestep: Any, tensors: dict[str, Any]) -> dict[str, Any]:

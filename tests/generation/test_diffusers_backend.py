@@ -29,13 +29,30 @@ PROMPT = 'Shot 1: a red ball rolls across a table. Shot 2: a girl waves and says
 STEPS = 2
 
 
+def _tiny_tokenizer(directory: Path) -> Any:
+    """A character-level CLIP tokenizer from a handmade vocabulary (no hub)."""
+    from transformers import CLIPTokenizer
+
+    vocab = {"<|startoftext|>": 0, "<|endoftext|>": 1}
+    for letter in "abcdefghijklmnopqrstuvwxyz":
+        vocab[letter] = len(vocab)
+        vocab[f"{letter}</w>"] = len(vocab)
+    words = directory / "words"
+    words.mkdir(exist_ok=True)
+    (words / "vocab.json").write_text(json.dumps(vocab))
+    (words / "merges.txt").write_text("#version: 0.2\n")
+    return CLIPTokenizer(
+        vocab=str(words / "vocab.json"), merges=str(words / "merges.txt"), model_max_length=77
+    )
+
+
 def _tiny_pipeline(directory: Path) -> Path:
     """ModelScope's architecture (TextToVideoSDPipeline) at toy size: a 2-level UNet3D, a 2-level
     VAE (native 32×32, so a 64×64 request is generated small and resized), a 2-layer CLIP text
-    encoder and a character-level CLIP tokenizer written by hand."""
+    encoder and the handmade tokenizer."""
     import torch
     from diffusers import AutoencoderKL, DDIMScheduler, TextToVideoSDPipeline, UNet3DConditionModel
-    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+    from transformers import CLIPTextConfig, CLIPTextModel
 
     torch.manual_seed(0)
     unet = UNet3DConditionModel(
@@ -69,17 +86,7 @@ def _tiny_pipeline(directory: Path) -> Path:
             pad_token_id=1,
         )
     )
-    vocab = {"<|startoftext|>": 0, "<|endoftext|>": 1}
-    for letter in "abcdefghijklmnopqrstuvwxyz":
-        vocab[letter] = len(vocab)
-        vocab[f"{letter}</w>"] = len(vocab)
-    words = directory / "words"
-    words.mkdir()
-    (words / "vocab.json").write_text(json.dumps(vocab))
-    (words / "merges.txt").write_text("#version: 0.2\n")
-    tokenizer = CLIPTokenizer(
-        vocab=str(words / "vocab.json"), merges=str(words / "merges.txt"), model_max_length=77
-    )
+    tokenizer = _tiny_tokenizer(directory)
     scheduler = DDIMScheduler(beta_schedule="scaled_linear", clip_sample=False, set_alpha_to_one=False)
     pipe: Any = TextToVideoSDPipeline(
         vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet, scheduler=scheduler
@@ -96,19 +103,74 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return _tiny_pipeline(tmp_path_factory.mktemp("diffusers"))
 
 
-@pytest.fixture(scope="module")
-def backend(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DiffusersBackend]:
+def _tiny_ltx(directory: Path, pipeline: str) -> Path:
+    """LTX-Video's architecture at toy size (a transformer and a video VAE that compresses time
+    4×, so frame counts must be 4k + 1), saved as `pipeline` (LTXPipeline or its image-to-video
+    sibling, which share components)."""
+    import diffusers
+    import torch
+    from transformers import T5Config, T5EncoderModel
+
+    torch.manual_seed(0)
+    transformer = diffusers.LTXVideoTransformer3DModel(
+        in_channels=8,
+        out_channels=8,
+        patch_size=1,
+        patch_size_t=1,
+        num_attention_heads=4,
+        attention_head_dim=8,
+        cross_attention_dim=32,
+        num_layers=1,
+        caption_channels=32,
+    )
+    vae = diffusers.AutoencoderKLLTXVideo(
+        latent_channels=8,
+        block_out_channels=(8, 8, 8, 8),
+        decoder_block_out_channels=(8, 8, 8, 8),
+        layers_per_block=(1, 1, 1, 1, 1),
+        decoder_layers_per_block=(1, 1, 1, 1, 1),
+        spatio_temporal_scaling=(True, True, False, False),
+        decoder_spatio_temporal_scaling=(True, True, False, False),
+        decoder_inject_noise=(False, False, False, False, False),
+        upsample_residual=(False, False, False, False),
+        upsample_factor=(1, 1, 1, 1),
+        timestep_conditioning=False,
+        patch_size=1,
+        patch_size_t=1,
+        encoder_causal=True,
+        decoder_causal=False,
+    )
+    text_encoder = T5EncoderModel(
+        T5Config(vocab_size=64, d_model=32, d_kv=8, d_ff=37, num_layers=2, num_heads=4, pad_token_id=1)
+    )
+    pipe: Any = getattr(diffusers, pipeline)(
+        tokenizer=_tiny_tokenizer(directory),
+        text_encoder=text_encoder,
+        vae=vae,
+        scheduler=diffusers.FlowMatchEulerDiscreteScheduler(),
+        transformer=transformer,
+    )
+    model_dir = directory / pipeline
+    pipe.save_pretrained(model_dir)
+    return model_dir
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread() -> Iterator[None]:
     import torch
 
     # One intra-op thread: on the shared 2-core machine torch's worker threads spin against
     # the other engineers' processes and made these toy renders 5-10× slower (measured).
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    try:
-        settings = Settings(var_dir=tmp_path_factory.mktemp("var"), diffusers_model_dir=model_dir)
-        yield load_backend(settings)
-    finally:
-        torch.set_num_threads(threads)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def backend(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> DiffusersBackend:
+    settings = Settings(var_dir=tmp_path_factory.mktemp("var"), diffusers_model_dir=model_dir)
+    return load_backend(settings)
 
 
 def _request(seed: int) -> RenderRequest:
@@ -189,6 +251,54 @@ def test_a_cancelled_job_stops_during_denoising(backend: DiffusersBackend, tmp_p
         backend.render(_request(7), tmp_path / "cancelled.mp4", progress=cancel)
 
 
+class _Spy:
+    """Records the arguments each pipeline call received, then runs the real pipeline."""
+
+    def __init__(self, pipe: Any) -> None:
+        self.pipe = pipe
+        self.calls: list[dict[str, Any]] = []
+
+    def __call__(self, **kwargs: Any) -> Any:
+        self.calls.append(kwargs)
+        return self.pipe(**kwargs)
+
+
+def test_a_transformer_pipeline_gets_frame_counts_its_vae_accepts(tmp_path: Path) -> None:
+    backend = DiffusersBackend(_tiny_ltx(tmp_path, "LTXPipeline"), steps=STEPS)
+    spy = backend.pipe = _Spy(backend.pipe)
+    request = RenderRequest(prompt="a kite over a beach", duration=1.0, width=64, height=48, fps=8, seed=3)
+    backend.render(request, tmp_path / "ltx.mp4", progress=_ignore)
+    (call,) = spy.calls
+    assert call["num_frames"] == 9  # 8 wanted at 8 fps, snapped to 4k + 1
+    assert call["frame_rate"] == 8
+    assert call["output_type"] == "np"
+    frames = _decoded(tmp_path / "ltx.mp4")
+    assert len(frames) == 8
+    assert frames[0].shape == (48, 64, 3)
+
+
+def test_an_input_image_conditions_an_image_to_video_pipeline(tmp_path: Path) -> None:
+    backend = DiffusersBackend(_tiny_ltx(tmp_path, "LTXImageToVideoPipeline"), steps=STEPS)
+    assert backend.requires_input_image
+    spy = backend.pipe = _Spy(backend.pipe)
+    red, blue = np.zeros((90, 160, 3), np.uint8), np.zeros((90, 160, 3), np.uint8)
+    red[:, :80], blue[:, 80:] = (250, 40, 40), (40, 40, 250)
+    for name, photo in (("red", red), ("blue", blue)):
+        request = RenderRequest(
+            prompt="a kite", duration=0.5, width=64, height=48, fps=8, seed=3, input_frames=[photo]
+        )
+        backend.render(request, tmp_path / f"{name}.mp4", progress=_ignore)
+    assert spy.calls[0]["image"].size == (64, 64)  # resized to the generation size
+    reds, blues = _decoded(tmp_path / "red.mp4"), _decoded(tmp_path / "blue.mp4")
+    assert not all(np.array_equal(x, y) for x, y in zip(reds, blues, strict=True))
+    with pytest.raises(BadRequest) as refused:
+        backend.render(
+            RenderRequest(**{**request.__dict__, "input_frames": []}), tmp_path / "x.mp4", progress=_ignore
+        )
+    assert refused.value.code == "input_image_required"
+    assert not (tmp_path / "x.mp4").exists()
+
+
 def test_an_unset_model_dir_names_the_setting(tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError, match="CAMEOGATE_DIFFUSERS_MODEL_DIR"):
         load_backend(Settings(var_dir=tmp_path))
@@ -264,7 +374,7 @@ def _kwargs(fn: Any, image: np.ndarray | None, steps: list[int]) -> dict[str, An
     )
 
 
-def test_an_input_image_conditions_image_to_video_pipelines() -> None:
+def test_an_input_image_is_passed_to_pipelines_that_take_one() -> None:
     steps: list[int] = []
     kwargs = _kwargs(_image_to_video, np.zeros((90, 160, 3), np.uint8), steps)
     assert kwargs["image"].size == (64, 32)
@@ -272,12 +382,6 @@ def test_an_input_image_conditions_image_to_video_pipelines() -> None:
     assert (kwargs["num_frames"], kwargs["width"], kwargs["height"]) == (9, 64, 32)
     assert kwargs["callback_on_step_end"](None, 0, 0, {}) == {}
     assert steps == [1]
-
-
-def test_an_image_only_pipeline_without_an_input_image_is_refused() -> None:
-    with pytest.raises(BadRequest) as refused:
-        _kwargs(_image_to_video, None, [])
-    assert refused.value.code == "input_image_required"
 
 
 def test_text_only_pipelines_ignore_an_input_image() -> None:
