@@ -110,8 +110,18 @@ class DiffusersBackend:
             dtype = torch.float32
         try:
             pipe = diffusers.DiffusionPipeline.from_pretrained(model_dir, local_files_only=True, dtype=dtype)
-        except (OSError, ValueError, KeyError, AttributeError, TypeError) as exc:
-            raise ConfigurationError(f"{SETTING}={model_dir} cannot be loaded: {exc}") from exc
+        except (
+            OSError,
+            ValueError,
+            KeyError,
+            AttributeError,
+            TypeError,
+            ImportError,
+            NotImplementedError,
+        ) as exc:
+            # diffusers 0.42 loads models that pin modules to fp32 (Wan) only through accelerate.
+            hint = "; install the accelerate package" if "low_cpu_mem_usage" in str(exc) else ""
+            raise ConfigurationError(f"{SETTING}={model_dir} cannot be loaded: {exc}{hint}") from exc
         self._params = inspect.signature(pipe.__call__).parameters
         if "prompt" not in self._params or "num_frames" not in self._params:
             raise ConfigurationError(
@@ -155,6 +165,8 @@ class DiffusersBackend:
             astream = out.add_stream("aac", rate=AUDIO_RATE, layout="mono")
             pts = 0
             for index, (shot, wanted) in enumerate(zip(shots, per_shot, strict=True)):
+                if wanted == 0:  # more shots than frames in a very short clip
+                    continue
                 frames = self._generate(request, shot, index, wanted, size, on_step)
                 for frame in fit_frames(frames, wanted):
                     video = av.VideoFrame.from_ndarray(_resize(frame, request.width, request.height), "rgb24")
