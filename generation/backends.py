@@ -7,7 +7,7 @@ import hashlib
 import re
 import subprocess
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -72,39 +72,53 @@ class CpuRenderer:
     def render(self, request: RenderRequest, dest: Path, *, progress: Progress) -> None:
         shots = request.shots
         total = max(1, round(request.duration * request.fps))
-        per_shot = [total // len(shots) + (1 if i < total % len(shots) else 0) for i in range(len(shots))]
-        audio = self._audio(request, shots, per_shot)
-        with av.open(str(dest), mode="w", format="mp4") as out:
-            vstream = out.add_stream("libx264", rate=request.fps, options={"preset": "veryfast", "crf": "23"})
-            vstream.width, vstream.height, vstream.pix_fmt = request.width, request.height, "yuv420p"
-            astream = out.add_stream("aac", rate=AUDIO_RATE, layout="mono")
+        per_shot = split_frames(total, len(shots))
+
+        def frames() -> Iterator[np.ndarray]:
             done = 0
             for index, (shot, n) in enumerate(zip(shots, per_shot, strict=True)):
                 scene = _Scene(request, shot, index)
                 for i in range(n):
-                    frame = av.VideoFrame.from_ndarray(scene.frame(i / request.fps), format="rgb24")
-                    frame.pts = done
-                    frame.time_base = Fraction(1, request.fps)
-                    out.mux(vstream.encode(frame))
+                    yield scene.frame(i / request.fps)
                     done += 1
                     if done % request.fps == 0:
                         progress(done / total)
-            out.mux(vstream.encode(None))
-            _encode_audio(out, astream, audio)
+
+        write_mp4(dest, request, frames(), soundtrack(request, shots, per_shot))
         progress(1.0)
 
-    def _audio(self, request: RenderRequest, shots: list[str], per_shot: list[int]) -> np.ndarray:
-        samples = round(request.duration * AUDIO_RATE)
-        track = np.zeros(samples, np.float32)
-        start = 0
-        for shot, n in zip(shots, per_shot, strict=True):
-            length = int(n / request.fps * AUDIO_RATE)
-            lines = _QUOTE.findall(shot)
-            clip = _speak(" ".join(lines)) if lines else _chord(_rng_for(request.seed, shot), length)
-            clip = clip[:length]
-            track[start : start + len(clip)] += clip
-            start += length
-        return np.clip(track, -1, 1)
+
+def split_frames(total: int, shots: int) -> list[int]:
+    """`total` frames shared out over `shots`, the first ones one longer."""
+    return [total // shots + (1 if i < total % shots else 0) for i in range(shots)]
+
+
+def soundtrack(request: RenderRequest, shots: list[str], per_shot: list[int]) -> np.ndarray:
+    """espeak-ng speech for each shot's quoted dialogue, a soft seeded chord for shots without."""
+    track = np.zeros(round(request.duration * AUDIO_RATE), np.float32)
+    start = 0
+    for shot, n in zip(shots, per_shot, strict=True):
+        length = int(n / request.fps * AUDIO_RATE)
+        lines = _QUOTE.findall(shot)
+        clip = _speak(" ".join(lines)) if lines else _chord(_rng_for(request.seed, shot), length)
+        clip = clip[:length]
+        track[start : start + len(clip)] += clip
+        start += length
+    return np.clip(track, -1, 1)
+
+
+def write_mp4(dest: Path, request: RenderRequest, frames: Iterable[np.ndarray], audio: np.ndarray) -> None:
+    """H.264 (libx264 veryfast, yuv420p) + mono AAC, frames at the request's size and rate."""
+    with av.open(str(dest), mode="w", format="mp4") as out:
+        vstream = out.add_stream("libx264", rate=request.fps, options={"preset": "veryfast", "crf": "23"})
+        vstream.width, vstream.height, vstream.pix_fmt = request.width, request.height, "yuv420p"
+        astream = out.add_stream("aac", rate=AUDIO_RATE, layout="mono")
+        for pts, rgb in enumerate(frames):
+            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+            frame.pts, frame.time_base = pts, Fraction(1, request.fps)
+            out.mux(vstream.encode(frame))
+        out.mux(vstream.encode(None))
+        _encode_audio(out, astream, audio)
 
 
 class _Scene:

@@ -21,18 +21,16 @@ import hashlib
 import inspect
 import json
 import math
-from collections.abc import Callable
-from fractions import Fraction
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import av
 import cv2
 import numpy as np
 
 from gate.errors import BadRequest, ConfigurationError
 from gate.settings import Settings
-from generation.backends import AUDIO_RATE, CpuRenderer, Progress, RenderRequest, _encode_audio
+from generation.backends import Progress, RenderRequest, soundtrack, split_frames, write_mp4
 from perception.registry import require_path
 
 SETTING = "CAMEOGATE_DIFFUSERS_MODEL_DIR"
@@ -151,7 +149,6 @@ class DiffusersBackend:
         total = max(1, round(request.duration * request.fps))
         per_shot = split_frames(total, len(shots))
         size = generation_size(request.width, request.height, self.native_size)
-        audio = CpuRenderer()._audio(request, shots, per_shot)
         steps_done, steps_total = 0, self.steps * len(shots)
 
         def on_step() -> None:
@@ -159,22 +156,14 @@ class DiffusersBackend:
             steps_done += 1
             progress(0.95 * steps_done / steps_total)  # raises when the job was cancelled
 
-        with av.open(str(dest), mode="w", format="mp4") as out:
-            vstream = out.add_stream("libx264", rate=request.fps, options={"preset": "veryfast", "crf": "23"})
-            vstream.width, vstream.height, vstream.pix_fmt = request.width, request.height, "yuv420p"
-            astream = out.add_stream("aac", rate=AUDIO_RATE, layout="mono")
-            pts = 0
+        def frames() -> Iterator[np.ndarray]:
             for index, (shot, wanted) in enumerate(zip(shots, per_shot, strict=True)):
                 if wanted == 0:  # more shots than frames in a very short clip
                     continue
-                frames = self._generate(request, shot, index, wanted, size, on_step)
-                for frame in fit_frames(frames, wanted):
-                    video = av.VideoFrame.from_ndarray(_resize(frame, request.width, request.height), "rgb24")
-                    video.pts, video.time_base = pts, Fraction(1, request.fps)
-                    out.mux(vstream.encode(video))
-                    pts += 1
-            out.mux(vstream.encode(None))
-            _encode_audio(out, astream, audio)
+                for frame in fit_frames(self._generate(request, shot, index, wanted, size, on_step), wanted):
+                    yield _resize(frame, request.width, request.height)
+
+        write_mp4(dest, request, frames(), soundtrack(request, shots, per_shot))
         progress(1.0)
 
     def _generate(
@@ -203,11 +192,6 @@ class DiffusersBackend:
         with torch.inference_mode():
             result = self.pipe(generator=generator, **kwargs)
         return to_frames(result)
-
-
-def split_frames(total: int, shots: int) -> list[int]:
-    """`total` frames shared out over `shots`, the first ones one longer (as the CPU renderer does)."""
-    return [total // shots + (1 if i < total % shots else 0) for i in range(shots)]
 
 
 def shot_seed(seed: int, index: int) -> int:
