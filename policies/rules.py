@@ -293,20 +293,14 @@ def quota_rules(
     clock: quotas.Clock = quotas.utcnow,
 ) -> list[RuleResult]:
     """One result per applicable window, peeked (nothing is counted)."""
-    now = clock()
     out = []
     for state in quotas.peek(
-        conn,
-        policy=policy,
-        subject_id=subject_id,
-        platform_key_id=platform_key_id,
-        kind=kind,
-        clock=lambda: now,
+        conn, policy=policy, subject_id=subject_id, platform_key_id=platform_key_id, kind=kind, clock=clock
     ):
         rule = f"quota.{state.limit.scope}.{kind}.{state.limit.seconds}s"
-        details = state.to_dict(now)
+        details = state.to_dict()
         if state.exhausted:
-            reason = f"{state.used} of {state.limit.limit} used; resets in {state.retry_after(now)} s"
+            reason = f"{state.used} of {state.limit.limit} used; resets in {state.retry_after()} s"
             out.append(RuleResult(rule, True, "block", reason, policy.version, details))
         else:
             out.append(_passed(policy, rule, f"{state.used} of {state.limit.limit} used", **details))
