@@ -18,7 +18,7 @@ from typing import Any, Literal
 import numpy as np
 
 from gate.db import Conn
-from gate.errors import NotFound
+from gate.errors import NotFound, PolicyViolation
 from perception.protocols import TextEmbedder
 from policies import protected, quotas, store
 from policies.service import ActivePolicy
@@ -67,6 +67,18 @@ def permission_allowed_for(policy: ActivePolicy, *, age_band: str, permission: s
     if age_band == "minor":
         return permission not in policy.policy.age_bands.minor.forbidden_cameo_permissions
     return True
+
+
+def require_permission_allowed(policy: ActivePolicy, *, age_band: str, permission: str) -> None:
+    """Raise PolicyViolation (403, code minor_permission_forbidden) when a cameo owned by someone of
+    `age_band` may not be set to `permission`; for consent's permission-setting path."""
+    if not permission_allowed_for(policy, age_band=age_band, permission=permission):
+        raise PolicyViolation(
+            f"a minor's cameo cannot be shared with {permission!r}",
+            code="minor_permission_forbidden",
+            permission=permission,
+            policy_version=policy.version,
+        )
 
 
 def cameo_permission_rule(policy: ActivePolicy, *, age_band: str, permission: str) -> RuleResult:

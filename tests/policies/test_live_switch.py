@@ -83,3 +83,30 @@ def test_start_seeds_the_file_policy_once_then_loads_the_stored_one(ctx: AppCont
         assert [a.version for a in versions.history(conn)] == ["after-seed", file_policy.version]
     finally:
         lifecycle.stop(ctx)
+
+
+def test_a_stored_policy_that_no_longer_validates_keeps_the_file_policy_and_reports_not_ready(
+    ctx: AppContext, conn: Conn
+) -> None:
+    # As if an older build stored a field this code no longer knows.
+    stale = 'version: "old-build"\nretired_section: {}\n'
+    conn.execute(
+        "INSERT INTO policy_versions (version, sha256, source, created_by) VALUES ('old-build', %s, %s, 't')",
+        ("0" * 64, stale),
+    )
+    conn.execute("INSERT INTO policy_activations (version, activated_by) VALUES ('old-build', 't')")
+    conn.commit()
+    file_version = ctx.policies.current.version
+    lifecycle.start(ctx)
+    try:
+        time.sleep(1.0)  # the listener has connected and re-read the stored policy by now
+        assert ctx.policies.current.version == file_version
+        reason = ctx.readiness["policy"]()
+        assert reason is not None and "no longer validates" in reason
+        # An operator applies a policy that validates: the process switches and is ready again.
+        versions.apply(conn, text=policy_text("fixed"), actor="test", current_version=file_version)
+        conn.commit()
+        _wait_for([ctx.policies], "fixed", 5)
+        assert ctx.readiness["policy"]() is None
+    finally:
+        lifecycle.stop(ctx)
