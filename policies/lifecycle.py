@@ -43,6 +43,7 @@ class PolicyListener:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.last_error: str | None = None
+        self.listening = threading.Event()  # set once LISTEN is in place (tests and probes wait on it)
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="policy-listener", daemon=True)
@@ -81,6 +82,7 @@ class PolicyListener:
             try:
                 with connect(self._conninfo, autocommit=True) as conn:
                     conn.execute(f"LISTEN {CHANNEL}")
+                    self.listening.set()
                     self.last_error = None
                     self.refresh(conn)  # catch up on anything missed while not listening
                     polled = time.monotonic()
@@ -90,6 +92,7 @@ class PolicyListener:
                             self.refresh(conn)
                             polled = time.monotonic()
             except psycopg.Error as exc:
+                self.listening.clear()
                 self.last_error = f"policy listener disconnected: {exc}"
                 log.warning(self.last_error)
                 self._stop.wait(RECONNECT_SECONDS)

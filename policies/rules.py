@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from gate.crypto import Keyring
 from gate.db import Conn
 from gate.errors import NotFound, PolicyViolation
 from perception.protocols import TextEmbedder
@@ -282,6 +283,24 @@ def evaluate_prompt(
     names = protected.match_prompt(conn, policy=policy, prompt=prompt)
     results += protected_people_rule(policy, names=names, consented_subject_ids=consented_subject_ids)[:1]
     return Evaluation(decide(results), policy.version, results)
+
+
+def evaluate_faces(
+    conn: Conn,
+    *,
+    policy: ActivePolicy,
+    keyring: Keyring,
+    embedder_model_id: str,
+    embeddings: np.ndarray,
+    consented_subject_ids: frozenset[uuid.UUID] | set[uuid.UUID] = frozenset(),
+) -> RuleResult:
+    """The protected-person face rule for faces seen in an output (rows of L2-normalised
+    embeddings), at the policy's threshold for that embedder. Reads only."""
+    matches = protected.match_faces(
+        conn, keyring=keyring, embedder_model_id=embedder_model_id, embeddings=embeddings,
+        threshold=protected.face_threshold(policy, embedder_model_id),
+    )  # fmt: skip
+    return protected_people_rule(policy, faces=matches, consented_subject_ids=consented_subject_ids)[1]
 
 
 def duration_rule(policy: ActivePolicy, *, duration_seconds: float) -> RuleResult:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import threading
 import time
 
 from gate.db import Conn, connect
+from gate.settings import PROJECT_ROOT
 from gate.web import AppContext
 from policies import lifecycle, versions
 from policies.lifecycle import PolicyListener
@@ -41,6 +45,45 @@ def test_two_processes_switch_to_a_new_policy_within_seconds(db_url: str, conn: 
         for listener in listeners:
             listener.stop()
     assert not any(listener.alive for listener in listeners)
+
+
+def test_two_os_processes_switch_within_seconds(db_url: str, conn: Conn) -> None:
+    versions.apply(conn, text=policy_text("os-1"), actor="test", current_version="boot")
+    conn.commit()
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "tests.policies.listener_probe", db_url],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=PROJECT_ROOT,
+        )
+        for _ in range(2)
+    ]
+    # A probe that never answers is killed, so a broken switch fails the test instead of hanging it.
+    watchdogs = [threading.Timer(30, proc.kill) for proc in procs]
+    for dog in watchdogs:
+        dog.start()
+    try:
+        for proc in procs:
+            assert proc.stdout is not None
+            # Each catches up to the stored policy on connecting, then says it is listening.
+            assert {proc.stdout.readline().strip() for _ in range(2)} == {"os-1", "listening"}
+        started = time.monotonic()
+        with connect(db_url) as other:
+            versions.apply(other, text=policy_text("os-2"), actor="test", current_version="os-1")
+        for proc in procs:
+            assert proc.stdout is not None
+            assert proc.stdout.readline().strip() == "os-2"
+        assert time.monotonic() - started < 3
+    finally:
+        for proc in procs:
+            assert proc.stdin is not None
+            proc.stdin.close()
+            proc.wait(timeout=10)
+        for dog in watchdogs:
+            dog.cancel()
+    assert [p.returncode for p in procs] == [0, 0]
 
 
 def test_an_uncommitted_or_refused_apply_switches_no_one(db_url: str, conn: Conn) -> None:

@@ -191,6 +191,11 @@ def test_reference_photos_are_stored_encrypted_and_faces_match_the_right_person(
         policy, faces=linked, consented_subject_ids={m.subject_id for m in linked if m.subject_id}
     )
     assert not covered.fired
+    # The one-call form the output scan uses, at the policy's threshold for this embedder.
+    rule = rules.evaluate_faces(
+        conn, policy=policy, keyring=settings.keyring(), embedder_model_id=model_id, embeddings=probe
+    )
+    assert rule.fired and rule.details["matches"][0]["name"] == "Barack Obama"
     # Removing the person removes their templates.
     assert client.delete(f"/v1/policy/protected-people/{ids['Joe Biden']}", headers=admin).status_code == 204
     assert conn.execute(
