@@ -86,7 +86,7 @@ def semantic(models: Models) -> None:
         f" best category right {right}/{len(POSITIVE)}"
     )
     print(f"negatives: max {max(neg_scores):.3f} median {np.median(neg_scores):.3f}")
-    for t in (0.30, 0.35, 0.38, 0.40, 0.45, 0.50):
+    for t in (0.35, 0.40, 0.42, 0.45, 0.50):
         tp = sum(s >= t for s in pos_scores)
         fp = sum(s >= t for s in neg_scores)
         print(f"  threshold {t:.2f}: caught {tp}/{len(pos_scores)}, false alarms {fp}/{len(neg_scores)}")

@@ -12,7 +12,8 @@ from gate.errors import Forbidden, PayloadTooLarge, UnsupportedMedia, Validation
 from gate.media import read_upload
 from gate.web import Ctx, CurrentPolicy, DbConn
 from perception.lifecycle import models as models_of
-from policies import protected, rules, versions
+from policies import protected, quotas, rules, versions
+from policies.schema import QuotaKind
 from policies.schemas import (
     ActivationOut,
     ExplainOut,
@@ -23,6 +24,8 @@ from policies.schemas import (
     ProtectedPersonCreate,
     ProtectedPersonOut,
     ProtectedPersonUpdate,
+    QuotaOut,
+    QuotasOut,
     StoredPolicyOut,
 )
 from policies.service import ActivePolicy
@@ -36,6 +39,7 @@ AdminOrAuditor = Annotated[Principal, Depends(Allow("admin", "auditor"))]
 # term lists are withheld from them (publishing them makes evasion trivial).
 AnyRole = Annotated[Principal, Depends(Allow(*ROLES))]
 PlatformOrAdmin = Annotated[Principal, Depends(Allow("platform", "admin"))]
+QuotaReader = Annotated[Principal, Depends(Allow("platform", "user", "admin"))]
 
 MAX_POLICY_BYTES = 1_000_000
 YAML_TYPES = {"application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml", "text/plain"}
@@ -143,6 +147,29 @@ def explain(
         duration_seconds=body.duration_seconds,
     )
     return ExplainOut(**result.to_dict())
+
+
+@router.get("/v1/policy/quotas")
+def read_quotas(
+    principal: QuotaReader,
+    conn: DbConn,
+    policy: CurrentPolicy,
+    kind: Annotated[QuotaKind, Query()] = "generation",
+    subject_id: uuid.UUID | None = None,
+) -> QuotasOut:
+    """How much of each applicable window is used (a user sees their own; a platform key sees
+    its own windows and any subject's). Counts nothing."""
+    platform_key_id = principal.key_id if principal.role == "platform" else None
+    if principal.role == "user":
+        if subject_id not in (None, principal.subject_id):
+            raise Forbidden("a user key reads its own quotas only", code="other_subject")
+        subject_id = principal.subject_id
+    states = quotas.peek(
+        conn, policy=policy, subject_id=subject_id, platform_key_id=platform_key_id, kind=kind
+    )
+    return QuotasOut(
+        policy_version=policy.version, quotas=[QuotaOut.model_validate(s.to_dict()) for s in states]
+    )
 
 
 # --- protected people ---------------------------------------------------------------------------

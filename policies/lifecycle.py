@@ -43,6 +43,7 @@ class PolicyListener:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.last_error: str | None = None
+        self.listening = threading.Event()  # set once LISTEN is in place (tests and probes wait on it)
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="policy-listener", daemon=True)
@@ -67,6 +68,7 @@ class PolicyListener:
             self.last_error = f"stored policy no longer validates: {exc}"
             log.error(self.last_error)
             return False
+        self.last_error = None
         if found is None or found.sha256 == self._holder.current.sha256:
             return False
         self._holder.replace(found)
@@ -80,8 +82,9 @@ class PolicyListener:
             try:
                 with connect(self._conninfo, autocommit=True) as conn:
                     conn.execute(f"LISTEN {CHANNEL}")
-                    self.refresh(conn)  # catch up on anything missed while not listening
+                    self.listening.set()
                     self.last_error = None
+                    self.refresh(conn)  # catch up on anything missed while not listening
                     polled = time.monotonic()
                     while not self._stop.is_set():
                         heard = list(conn.notifies(timeout=WAIT_SECONDS, stop_after=1))
@@ -89,18 +92,31 @@ class PolicyListener:
                             self.refresh(conn)
                             polled = time.monotonic()
             except psycopg.Error as exc:
+                self.listening.clear()
                 self.last_error = f"policy listener disconnected: {exc}"
                 log.warning(self.last_error)
+                self._stop.wait(RECONNECT_SECONDS)
+            except Exception as exc:  # never let the thread die: a stale policy is worse than a retry
+                self.last_error = f"policy listener failed: {exc}"
+                log.exception("policy listener failed")
                 self._stop.wait(RECONNECT_SECONDS)
 
 
 def start(ctx: AppContext) -> None:
     """Load (or seed) the active policy, then keep this process on it."""
-    with ctx.pool.connection() as conn:
-        ctx.policies.replace(versions.ensure_active(conn, default=ctx.policies.current))
+    startup_error = None
+    try:
+        with ctx.pool.connection() as conn:
+            ctx.policies.replace(versions.ensure_active(conn, default=ctx.policies.current))
+    except PolicyInvalid as exc:
+        # The stored policy does not validate under this code (a schema change): serve the file's
+        # policy but report not-ready until an operator applies one that does.
+        startup_error = f"stored policy no longer validates: {exc}"
+        log.error(startup_error)
     conninfo = ctx.pool.conninfo
     assert isinstance(conninfo, str)  # our pool is built from a URL (gate.db.open_pool)
     listener = PolicyListener(conninfo, ctx.policies)
+    listener.last_error = startup_error
     listener.start()
     ctx.services["policy_listener"] = listener
     ctx.readiness["policy"] = lambda: (

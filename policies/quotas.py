@@ -45,6 +45,7 @@ class QuotaState:
     limit: Limit
     used: int
     window_start: datetime
+    at: datetime  # the clock reading the state was taken at
 
     @property
     def resets_at(self) -> datetime:
@@ -54,11 +55,11 @@ class QuotaState:
     def exhausted(self) -> bool:
         return self.used >= self.limit.limit
 
-    def retry_after(self, now: datetime) -> int:
+    def retry_after(self) -> int:
         """Whole seconds until the window resets (at least 1), for the Retry-After header."""
-        return max(1, math.ceil((self.resets_at - now).total_seconds()))
+        return max(1, math.ceil((self.resets_at - self.at).total_seconds()))
 
-    def to_dict(self, now: datetime) -> dict[str, object]:
+    def to_dict(self) -> dict[str, object]:
         return {
             "scope": self.limit.scope,
             "kind": self.limit.kind,
@@ -67,7 +68,7 @@ class QuotaState:
             "used": self.used,
             "remaining": max(0, self.limit.limit - self.used),
             "resets_at": self.resets_at.isoformat(),
-            "retry_after": self.retry_after(now) if self.exhausted else 0,
+            "retry_after": self.retry_after() if self.exhausted else 0,
             "source": self.limit.source,
         }
 
@@ -139,7 +140,7 @@ def _state(conn: Conn, lim: Limit, now: datetime) -> QuotaState:
         window_secs=lim.seconds,
         window_start=start,
     )
-    return QuotaState(lim, used, start)
+    return QuotaState(lim, used, start, now)
 
 
 def peek(
@@ -181,17 +182,17 @@ def consume(
         if full:
             # Undo this use's counts in the windows that had room; rolling back the savepoint.
             states = [_state(conn, lim, now) for lim in full]
-            raise _refusal(policy, states, now)
+            raise _refusal(policy, states)
 
 
-def _refusal(policy: ActivePolicy, full: list[QuotaState], now: datetime) -> RateLimited:
+def _refusal(policy: ActivePolicy, full: list[QuotaState]) -> RateLimited:
     worst = max(full, key=lambda s: s.resets_at)
     lim = worst.limit
     per = f"{lim.seconds // 86400} day(s)" if lim.seconds % 86400 == 0 else f"{lim.seconds} s"
     return RateLimited(
         f"{lim.kind} limit of {lim.limit} per {per} for this {lim.scope.replace('_', ' ')} reached",
         code="quota_exceeded",
-        retry_after=worst.retry_after(now),
+        retry_after=worst.retry_after(),
         scope=lim.scope,
         kind=lim.kind,
         limit=lim.limit,

@@ -17,8 +17,9 @@ from typing import Any, Literal
 
 import numpy as np
 
+from gate.crypto import Keyring
 from gate.db import Conn
-from gate.errors import NotFound
+from gate.errors import NotFound, PolicyViolation
 from perception.protocols import TextEmbedder
 from policies import protected, quotas, store
 from policies.service import ActivePolicy
@@ -67,6 +68,18 @@ def permission_allowed_for(policy: ActivePolicy, *, age_band: str, permission: s
     if age_band == "minor":
         return permission not in policy.policy.age_bands.minor.forbidden_cameo_permissions
     return True
+
+
+def require_permission_allowed(policy: ActivePolicy, *, age_band: str, permission: str) -> None:
+    """Raise PolicyViolation (403, code minor_permission_forbidden) when a cameo owned by someone of
+    `age_band` may not be set to `permission`; for consent's permission-setting path."""
+    if not permission_allowed_for(policy, age_band=age_band, permission=permission):
+        raise PolicyViolation(
+            f"a minor's cameo cannot be shared with {permission!r}",
+            code="minor_permission_forbidden",
+            permission=permission,
+            policy_version=policy.version,
+        )
 
 
 def cameo_permission_rule(policy: ActivePolicy, *, age_band: str, permission: str) -> RuleResult:
@@ -272,6 +285,24 @@ def evaluate_prompt(
     return Evaluation(decide(results), policy.version, results)
 
 
+def evaluate_faces(
+    conn: Conn,
+    *,
+    policy: ActivePolicy,
+    keyring: Keyring,
+    embedder_model_id: str,
+    embeddings: np.ndarray,
+    consented_subject_ids: frozenset[uuid.UUID] | set[uuid.UUID] = frozenset(),
+) -> RuleResult:
+    """The protected-person face rule for faces seen in an output (rows of L2-normalised
+    embeddings), at the policy's threshold for that embedder. Reads only."""
+    matches = protected.match_faces(
+        conn, keyring=keyring, embedder_model_id=embedder_model_id, embeddings=embeddings,
+        threshold=protected.face_threshold(policy, embedder_model_id),
+    )  # fmt: skip
+    return protected_people_rule(policy, faces=matches, consented_subject_ids=consented_subject_ids)[1]
+
+
 def duration_rule(policy: ActivePolicy, *, duration_seconds: float) -> RuleResult:
     limit = policy.policy.generation.max_duration_seconds
     if duration_seconds <= limit:
@@ -293,20 +324,14 @@ def quota_rules(
     clock: quotas.Clock = quotas.utcnow,
 ) -> list[RuleResult]:
     """One result per applicable window, peeked (nothing is counted)."""
-    now = clock()
     out = []
     for state in quotas.peek(
-        conn,
-        policy=policy,
-        subject_id=subject_id,
-        platform_key_id=platform_key_id,
-        kind=kind,
-        clock=lambda: now,
+        conn, policy=policy, subject_id=subject_id, platform_key_id=platform_key_id, kind=kind, clock=clock
     ):
         rule = f"quota.{state.limit.scope}.{kind}.{state.limit.seconds}s"
-        details = state.to_dict(now)
+        details = state.to_dict()
         if state.exhausted:
-            reason = f"{state.used} of {state.limit.limit} used; resets in {state.retry_after(now)} s"
+            reason = f"{state.used} of {state.limit.limit} used; resets in {state.retry_after()} s"
             out.append(RuleResult(rule, True, "block", reason, policy.version, details))
         else:
             out.append(_passed(policy, rule, f"{state.used} of {state.limit.limit} used", **details))

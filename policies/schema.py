@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class Section(BaseModel):
@@ -199,6 +199,13 @@ class Content(Section):
     semantic_thresholds: dict[str, float] = {}
     default_semantic_threshold: float = Field(0.5, gt=0, le=1)
     categories: list[BlockedCategory] = []
+
+    @model_validator(mode="after")
+    def _names_are_unique(self) -> Content:
+        names = [c.name for c in self.categories]
+        if len(set(names)) != len(names):
+            raise ValueError("category names must be unique (each is the rule id content.<name>)")
+        return self
 
 
 class Policy(Section):

@@ -104,3 +104,20 @@ class PhotoAddedOut(BaseModel):
     person_id: uuid.UUID
     template_id: uuid.UUID
     model_id: str
+
+
+class QuotaOut(BaseModel):
+    scope: Literal["subject", "platform_key"]
+    kind: str
+    limit: int
+    window_seconds: int
+    used: int
+    remaining: int
+    resets_at: datetime
+    retry_after: int
+    source: str
+
+
+class QuotasOut(BaseModel):
+    policy_version: str
+    quotas: list[QuotaOut]

@@ -3,6 +3,9 @@ a minor's cameo; both configurable."""
 
 from __future__ import annotations
 
+import pytest
+
+from gate.errors import PolicyViolation
 from policies import rules
 from tests.policies.conftest import PolicyMaker
 
@@ -14,6 +17,11 @@ def test_a_minors_cameo_cannot_be_set_to_everyone_but_an_adults_can(make_policy:
     assert rules.permission_allowed_for(policy, age_band="adult", permission="everyone")
     result = rules.cameo_permission_rule(policy, age_band="minor", permission="everyone")
     assert result.fired and result.effect == "block" and result.policy_version == policy.version
+    with pytest.raises(PolicyViolation) as err:
+        rules.require_permission_allowed(policy, age_band="minor", permission="everyone")
+    assert err.value.status == 403 and err.value.code == "minor_permission_forbidden"
+    assert err.value.extra["policy_version"] == policy.version
+    rules.require_permission_allowed(policy, age_band="adult", permission="everyone")
 
 
 def test_forbidden_permissions_for_minors_are_configurable(make_policy: PolicyMaker) -> None:

@@ -47,6 +47,9 @@ def test_category_names_are_checked_by_the_schema(make_policy: PolicyMaker) -> N
 
     with pytest.raises(PolicyInvalid):
         make_policy(content={"categories": [{"name": "Has Spaces", "terms": ["x"]}]})
+    with pytest.raises(PolicyInvalid) as err:
+        make_policy(content={"categories": [{"name": "a", "terms": ["x"]}, {"name": "a", "terms": ["y"]}]})
+    assert "unique" in err.value.errors[0]["reason"]
 
 
 @pytest.mark.slow

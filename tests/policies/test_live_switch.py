@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import threading
 import time
 
 from gate.db import Conn, connect
+from gate.settings import PROJECT_ROOT
 from gate.web import AppContext
 from policies import lifecycle, versions
 from policies.lifecycle import PolicyListener
@@ -41,6 +45,45 @@ def test_two_processes_switch_to_a_new_policy_within_seconds(db_url: str, conn: 
         for listener in listeners:
             listener.stop()
     assert not any(listener.alive for listener in listeners)
+
+
+def test_two_os_processes_switch_within_seconds(db_url: str, conn: Conn) -> None:
+    versions.apply(conn, text=policy_text("os-1"), actor="test", current_version="boot")
+    conn.commit()
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "tests.policies.listener_probe", db_url],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=PROJECT_ROOT,
+        )
+        for _ in range(2)
+    ]
+    # A probe that never answers is killed, so a broken switch fails the test instead of hanging it.
+    watchdogs = [threading.Timer(30, proc.kill) for proc in procs]
+    for dog in watchdogs:
+        dog.start()
+    try:
+        for proc in procs:
+            assert proc.stdout is not None
+            # Each catches up to the stored policy on connecting, then says it is listening.
+            assert {proc.stdout.readline().strip() for _ in range(2)} == {"os-1", "listening"}
+        started = time.monotonic()
+        with connect(db_url) as other:
+            versions.apply(other, text=policy_text("os-2"), actor="test", current_version="os-1")
+        for proc in procs:
+            assert proc.stdout is not None
+            assert proc.stdout.readline().strip() == "os-2"
+        assert time.monotonic() - started < 3
+    finally:
+        for proc in procs:
+            assert proc.stdin is not None
+            proc.stdin.close()
+            proc.wait(timeout=10)
+        for dog in watchdogs:
+            dog.cancel()
+    assert [p.returncode for p in procs] == [0, 0]
 
 
 def test_an_uncommitted_or_refused_apply_switches_no_one(db_url: str, conn: Conn) -> None:
@@ -81,5 +124,32 @@ def test_start_seeds_the_file_policy_once_then_loads_the_stored_one(ctx: AppCont
     try:
         assert ctx.policies.current.version == "after-seed"
         assert [a.version for a in versions.history(conn)] == ["after-seed", file_policy.version]
+    finally:
+        lifecycle.stop(ctx)
+
+
+def test_a_stored_policy_that_no_longer_validates_keeps_the_file_policy_and_reports_not_ready(
+    ctx: AppContext, conn: Conn
+) -> None:
+    # As if an older build stored a field this code no longer knows.
+    stale = 'version: "old-build"\nretired_section: {}\n'
+    conn.execute(
+        "INSERT INTO policy_versions (version, sha256, source, created_by) VALUES ('old-build', %s, %s, 't')",
+        ("0" * 64, stale),
+    )
+    conn.execute("INSERT INTO policy_activations (version, activated_by) VALUES ('old-build', 't')")
+    conn.commit()
+    file_version = ctx.policies.current.version
+    lifecycle.start(ctx)
+    try:
+        time.sleep(1.0)  # the listener has connected and re-read the stored policy by now
+        assert ctx.policies.current.version == file_version
+        reason = ctx.readiness["policy"]()
+        assert reason is not None and "no longer validates" in reason
+        # An operator applies a policy that validates: the process switches and is ready again.
+        versions.apply(conn, text=policy_text("fixed"), actor="test", current_version=file_version)
+        conn.commit()
+        _wait_for([ctx.policies], "fixed", 5)
+        assert ctx.readiness["policy"]() is None
     finally:
         lifecycle.stop(ctx)

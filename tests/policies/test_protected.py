@@ -107,6 +107,12 @@ def test_the_protected_list_is_admin_managed_over_the_api(
     pid = person["id"]
     linked = client.patch(f"/v1/policy/protected-people/{pid}", json={"subject_id": str(own)}, headers=admin)
     assert linked.status_code == 200 and linked.json()["subject_id"] == str(own)
+    unlinked = client.patch(
+        f"/v1/policy/protected-people/{pid}", json={"unlink_subject": True}, headers=admin
+    )
+    assert unlinked.status_code == 200 and unlinked.json()["subject_id"] is None
+    nobody = client.patch(f"/v1/policy/protected-people/{uuid.uuid4()}", json={"name": "Q"}, headers=admin)
+    assert nobody.status_code == 404 and nobody.json()["code"] == "protected_person_not_found"
     listed = client.get("/v1/policy/protected-people", headers=make_key("auditor")).json()
     assert [p["name"] for p in listed] == ["Barack Obama"]
     assert client.delete(f"/v1/policy/protected-people/{pid}", headers=admin).status_code == 204
@@ -191,6 +197,11 @@ def test_reference_photos_are_stored_encrypted_and_faces_match_the_right_person(
         policy, faces=linked, consented_subject_ids={m.subject_id for m in linked if m.subject_id}
     )
     assert not covered.fired
+    # The one-call form the output scan uses, at the policy's threshold for this embedder.
+    rule = rules.evaluate_faces(
+        conn, policy=policy, keyring=settings.keyring(), embedder_model_id=model_id, embeddings=probe
+    )
+    assert rule.fired and rule.details["matches"][0]["name"] == "Barack Obama"
     # Removing the person removes their templates.
     assert client.delete(f"/v1/policy/protected-people/{ids['Joe Biden']}", headers=admin).status_code == 204
     assert conn.execute(

@@ -17,6 +17,7 @@ from gate.settings import Settings
 from gate.web import AppContext
 from policies import quotas
 from policies.service import ActivePolicy
+from tests.conftest import KeyMaker
 from tests.policies.conftest import PolicyMaker, count, new_subject
 
 T0 = datetime(2026, 11, 28, 10, 0, 0, tzinfo=UTC)
@@ -193,3 +194,18 @@ def test_an_exhausted_quota_answers_429_problem_json_with_retry_after(
     assert 1 <= int(resp.headers["retry-after"]) <= 60
     body = resp.json()
     assert body["code"] == "quota_exceeded" and body["retry_after"] == int(resp.headers["retry-after"])
+
+
+def test_quotas_can_be_read_without_being_counted(client: TestClient, conn: Conn, make_key: KeyMaker) -> None:
+    user = make_key("user")
+    sid = uuid.UUID(user["X-Test-Subject"])
+    resp = client.get("/v1/policy/quotas", headers=user)
+    assert resp.status_code == 200, resp.text
+    windows = {(q["scope"], q["window_seconds"]): q for q in resp.json()["quotas"]}
+    assert windows[("subject", 60)]["used"] == 0 and windows[("subject", 60)]["remaining"] == 10
+    assert client.get(f"/v1/policy/quotas?subject_id={uuid.uuid4()}", headers=user).status_code == 403
+    assert client.get("/v1/policy/quotas?kind=nonsense", headers=user).status_code == 422
+    platform = make_key("platform")
+    seen = client.get(f"/v1/policy/quotas?subject_id={sid}", headers=platform).json()["quotas"]
+    assert {q["scope"] for q in seen} == {"subject", "platform_key"}
+    assert count(conn, "quota_counters") == 0
