@@ -131,6 +131,26 @@ def consent_facts(
     return known, [Facts(**{k: v for k, v in r.items() if k != "requester_known"}) for r in rows]
 
 
+def insert_grant(
+    conn: Conn, *, token_id: str, requester_id: uuid.UUID, cameo_ids: list[uuid.UUID], expires_at: datetime
+) -> None:
+    conn.execute(
+        "INSERT INTO consent_grants (token_id, requester_id, cameo_ids, expires_at)"
+        " VALUES (%(id)s, %(req)s, %(cameos)s, %(exp)s)",
+        {"id": token_id, "req": requester_id, "cameos": cameo_ids, "exp": expires_at},
+    )
+
+
+def grant_exists(conn: Conn, token_id: str) -> bool:
+    row = conn.execute("SELECT 1 FROM consent_grants WHERE token_id = %(id)s", {"id": token_id}).fetchone()
+    return row is not None
+
+
+def commit_asynchronously(conn: Conn) -> None:
+    """This transaction's commit returns before its WAL reaches disk (see check_consent)."""
+    conn.execute("SET LOCAL synchronous_commit = off")
+
+
 def subject_exists(conn: Conn, subject_id: uuid.UUID) -> bool:
     return conn.execute("SELECT 1 FROM subjects WHERE id = %(id)s", {"id": subject_id}).fetchone() is not None
 

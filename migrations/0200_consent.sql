@@ -81,3 +81,15 @@ CREATE TABLE webhook_deliveries (
     CONSTRAINT webhook_deliveries_status_check CHECK (status IN ('pending', 'delivered', 'failed'))
 );
 CREATE INDEX webhook_deliveries_due_idx ON webhook_deliveries (next_attempt_at) WHERE status = 'pending';
+
+-- Tokens issued by consent checks. validate_token requires the row, so a token is only good if
+-- the check that issued it (and its audit entry, written in the same transaction) is in the
+-- database: the check route commits asynchronously for throughput, and should PostgreSQL crash
+-- before that commit reached disk, the tokens it returned die with it (docs/CONSENT.md).
+CREATE TABLE consent_grants (
+    token_id      text PRIMARY KEY,
+    requester_id  uuid NOT NULL,
+    cameo_ids     uuid[] NOT NULL,
+    issued_at     timestamptz NOT NULL DEFAULT now(),
+    expires_at    timestamptz NOT NULL
+);
