@@ -211,8 +211,10 @@ def check_consent(
     """A decision per cameo and, when every one allows, a token bound to requester, cameos and
     prompt. Written to the audit log (in the caller's transaction) whatever the outcome.
 
-    `durable=False` (the check route) commits the transaction asynchronously: the audit chain's
-    lock is then not held across a WAL flush, which is what bounds check throughput. The risk is
+    `durable=False` (the check route) commits the transaction itself, asynchronously, as its last
+    step — the caller must have nothing else in it. The audit chain's lock (one global lock every
+    check takes) is then held neither across a WAL flush nor across any client round trip, which
+    is what otherwise bounds check throughput. The risk is
     confined: after a PostgreSQL crash the last fraction of a second of checks may be lost, but
     their tokens are recorded in the same transaction and validate_token requires that record,
     so no generation can rest on a check that left no audit entry; and any later synchronous
@@ -253,21 +255,26 @@ def check_consent(
                 conn, token_id=claims.token_id, requester_id=requester_id, cameo_ids=ids,
                 expires_at=result.expires_at,
             )  # fmt: skip
-        audit.record(
-            conn,
-            actor=actor or (f"key:{platform_key_id}" if platform_key_id else "system"),
-            action="consent.check",
-            policy_version=policy.version,
-            subject_id=requester_id,
-            target_kind="consent_check",
-            target_id=result.token_id,
-            details={
+        entry: dict[str, Any] = {
+            "actor": actor or (f"key:{platform_key_id}" if platform_key_id else "system"),
+            "action": "consent.check",
+            "policy_version": policy.version,
+            "subject_id": requester_id,
+            "target_kind": "consent_check",
+            "target_id": result.token_id,
+            "details": {
                 "allowed": result.allowed,
                 "prompt_sha256": digest,
                 "platform_key_id": platform_key_id,
                 "decisions": [d.to_dict() for d in decisions],
             },
-        )
+        }
+        if durable:
+            audit.record(conn, **entry)
+        else:
+            # Append and COMMIT leave in one send: the chain lock lives only inside the server.
+            store.append_audit(conn, **entry)
+            conn.commit()
     return result
 
 
