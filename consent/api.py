@@ -56,6 +56,7 @@ def check(
         conn, policy=policy, models=models_of(ctx), settings=ctx.settings, requester_id=requester,
         cameo_ids=body.cameo_ids, prompt=body.prompt,
         platform_key_id=principal.key_id if principal.role == "platform" else None, actor=principal,
+        durable=False,
     )  # fmt: skip
     return ConsentCheckOut(
         requester=requester,

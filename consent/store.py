@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
+from gate.audit import _canonical as audit_canonical  # the chain's one definition of a row's bytes
+from gate.auth import Principal
 from gate.db import Conn
 
 
@@ -129,6 +132,61 @@ def consent_facts(
     ).fetchall()
     known = bool(rows[0]["requester_known"]) if rows else False
     return known, [Facts(**{k: v for k, v in r.items() if k != "requester_known"}) for r in rows]
+
+
+def insert_grant(
+    conn: Conn, *, token_id: str, requester_id: uuid.UUID, cameo_ids: list[uuid.UUID], expires_at: datetime
+) -> None:
+    conn.execute(
+        "INSERT INTO consent_grants (token_id, requester_id, cameo_ids, expires_at)"
+        " VALUES (%(id)s, %(req)s, %(cameos)s, %(exp)s)",
+        {"id": token_id, "req": requester_id, "cameos": cameo_ids, "exp": expires_at},
+    )
+
+
+def grant_exists(conn: Conn, token_id: str) -> bool:
+    row = conn.execute("SELECT 1 FROM consent_grants WHERE token_id = %(id)s", {"id": token_id}).fetchone()
+    return row is not None
+
+
+def append_audit(
+    conn: Conn,
+    *,
+    actor: Principal | str,
+    action: str,
+    policy_version: str,
+    subject_id: uuid.UUID | None,
+    target_kind: str,
+    target_id: str | None,
+    details: dict[str, Any],
+) -> None:
+    """gate.audit.record's entry, appended by one server-side call (migration 0200) instead of
+    three statements, so the chain's lock is held for no client round trip at all when this is
+    pipelined with the COMMIT. The canonical bytes are gate.audit's own."""
+    row: dict[str, Any] = {
+        "at": datetime.now(UTC),
+        "actor": actor.actor if isinstance(actor, Principal) else actor,
+        "role": actor.role if isinstance(actor, Principal) else "system",
+        "action": action,
+        "subject_id": subject_id,
+        "target_kind": target_kind,
+        "target_id": target_id,
+        "policy_version": policy_version,
+        "details": json.loads(json.dumps(details, default=str)),
+    }
+    conn.execute(
+        """
+        SELECT consent_audit_append(%(at)s, %(actor)s, %(role)s, %(action)s, %(subject_id)s,
+                                    %(target_kind)s, %(target_id)s, %(policy_version)s,
+                                    %(details_json)s, %(canonical)s)
+        """,
+        {**row, "details_json": json.dumps(row["details"]), "canonical": audit_canonical(row)},
+    )
+
+
+def commit_asynchronously(conn: Conn) -> None:
+    """This transaction's commit returns before its WAL reaches disk (see check_consent)."""
+    conn.execute("SET LOCAL synchronous_commit = off")
 
 
 def subject_exists(conn: Conn, subject_id: uuid.UUID) -> bool:

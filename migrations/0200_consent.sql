@@ -81,3 +81,40 @@ CREATE TABLE webhook_deliveries (
     CONSTRAINT webhook_deliveries_status_check CHECK (status IN ('pending', 'delivered', 'failed'))
 );
 CREATE INDEX webhook_deliveries_due_idx ON webhook_deliveries (next_attempt_at) WHERE status = 'pending';
+
+-- Tokens issued by consent checks. validate_token requires the row, so a token is only good if
+-- the check that issued it (and its audit entry, written in the same transaction) is in the
+-- database: the check route commits asynchronously for throughput, and should PostgreSQL crash
+-- before that commit reached disk, the tokens it returned die with it (docs/CONSENT.md).
+CREATE TABLE consent_grants (
+    token_id      text PRIMARY KEY,
+    requester_id  uuid NOT NULL,
+    cameo_ids     uuid[] NOT NULL,
+    issued_at     timestamptz NOT NULL DEFAULT now(),
+    expires_at    timestamptz NOT NULL
+);
+
+-- gate.audit.record in one round trip, for the consent-check hot path: take the chain lock, read
+-- the last hash and append, inside the server. The caller computes the row's canonical bytes
+-- exactly as gate.audit does (hash = sha256(prev_hash || canonical)), so verify_chain checks these
+-- rows like any other. Each statement of a VOLATILE function takes a fresh snapshot, so the last
+-- hash is read after the lock is held and sees the previous holder's committed row.
+CREATE FUNCTION consent_audit_append(
+    p_at timestamptz, p_actor text, p_role text, p_action text, p_subject_id uuid,
+    p_target_kind text, p_target_id text, p_policy_version text, p_details jsonb, p_canonical bytea
+) RETURNS bigint LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+    prev bytea;
+    new_id bigint;
+BEGIN
+    PERFORM pg_advisory_xact_lock(7216400002);  -- gate.audit.CHAIN_LOCK_KEY
+    SELECT hash INTO prev FROM audit_log ORDER BY id DESC LIMIT 1;
+    prev := coalesce(prev, decode(repeat('00', 32), 'hex'));
+    INSERT INTO audit_log (at, actor, role, action, subject_id, target_kind, target_id,
+                           policy_version, details, prev_hash, hash)
+    VALUES (p_at, p_actor, p_role, p_action, p_subject_id, p_target_kind, p_target_id,
+            p_policy_version, p_details, prev, sha256(prev || p_canonical))
+    RETURNING id INTO new_id;
+    RETURN new_id;
+END;
+$$;

@@ -156,3 +156,9 @@ def test_widening_to_everyone_keeps_tokens_valid(
         cameo_ids=[world["a"]],
         prompt=PROMPT,
     )
+
+
+def test_a_token_whose_check_left_no_record_is_refused(conn: Conn, settings: Settings, world: dict) -> None:
+    # What a crash losing an asynchronously committed check looks like: the token's record is gone.
+    conn.execute("DELETE FROM consent_grants")
+    assert code_of(validator(conn, settings, world)) == "token_unknown"

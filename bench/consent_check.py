@@ -1,0 +1,300 @@
+"""Consent-check hot path under load, against the running service, beside a trivial endpoint.
+
+Loads 100k verified cameos (a quarter at each permission level), 1M approvals and 1M follows
+into a dedicated database with COPY, starts the real service (uvicorn, one process) on a free
+port, and drives it from this machine with a multi-process, multi-threaded keep-alive HTTP client:
+/healthz and /v1/consent/check alternately, twice each, measuring p50/p99 latency and requests/s.
+
+    .venv/bin/python -m bench.consent_check [--seconds 10] [--procs 2] [--threads 4] [--keep]
+
+The load generator shares the 2 cores with the server and PostgreSQL (and, here, with other
+people's work), so absolute figures are a floor; the ratio between the two endpoints, measured
+in the same run, is the figure to read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import os
+import random
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import numpy as np
+import psycopg
+
+from gate import auth
+from gate.db import Conn, connect
+from gate.migrate import migrate
+from gate.settings import PROJECT_ROOT
+
+ADMIN = os.environ.get("CAMEOGATE_BENCH_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+DBNAME = "cameogate_bench_consent"
+N_CAMEOS = 100_000
+N_SUBJECTS = 200_000
+APPROVALS_PER_CAMEO = 10  # 1M approvals
+N_FOLLOWS = 1_000_000
+LEVELS = ("only_me", "approved", "mutuals", "everyone")
+
+
+def _copy(conn: Conn, sql: str, lines: list[str]) -> None:
+    with conn.cursor() as cur, cur.copy(sql) as copy:
+        for i in range(0, len(lines), 50_000):
+            copy.write("".join(lines[i : i + 50_000]))
+
+
+def load(url: str, rng: random.Random) -> None:
+    """Subjects, cameos (subject i owns cameo i), approvals and follows, by COPY."""
+    t0 = time.perf_counter()
+    subjects = [str(uuid.UUID(int=rng.getrandbits(128), version=4)) for _ in range(N_SUBJECTS)]
+    cameos = [str(uuid.UUID(int=rng.getrandbits(128), version=4)) for _ in range(N_CAMEOS)]
+    owners = list(range(N_CAMEOS))  # subject i owns cameo i
+    approved = [rng.sample(range(N_SUBJECTS), APPROVALS_PER_CAMEO) for _ in range(N_CAMEOS)]
+    follows: set[tuple[int, int]] = set()
+    while len(follows) < N_FOLLOWS * 0.7:
+        a, b = rng.randrange(N_SUBJECTS), rng.randrange(N_SUBJECTS)
+        if a != b:
+            follows.add((a, b))
+    for a, b in list(follows)[: N_FOLLOWS - len(follows)]:  # make ~30% of them mutual
+        follows.add((b, a))
+    while len(follows) < N_FOLLOWS:
+        a, b = rng.randrange(N_SUBJECTS), rng.randrange(N_SUBJECTS)
+        if a != b:
+            follows.add((a, b))
+    with connect(url) as conn:
+        # The rows are consistent by construction; skipping the per-row foreign-key triggers
+        # (bench only) cuts the load from minutes to well under one on a busy machine.
+        conn.execute("SET session_replication_role = replica")
+        _copy(conn, "COPY subjects (id) FROM STDIN", [f"{s}\n" for s in subjects])
+        _copy(
+            conn,
+            "COPY cameos (id, owner_id, status, permission, verified_at) FROM STDIN",
+            [
+                f"{c}\t{subjects[owners[i]]}\tverified\t{LEVELS[i % 4]}\t2026-11-01\n"
+                for i, c in enumerate(cameos)
+            ],
+        )
+        _copy(
+            conn,
+            "COPY cameo_approvals (cameo_id, subject_id, status, decided_at) FROM STDIN",
+            [
+                f"{cameos[i]}\t{subjects[s]}\tapproved\t2026-11-01\n"
+                for i in range(N_CAMEOS)
+                for s in approved[i]
+            ],
+        )
+        _copy(
+            conn,
+            "COPY follows (follower_id, followee_id) FROM STDIN",
+            [f"{subjects[a]}\t{subjects[b]}\n" for a, b in follows],
+        )
+        conn.commit()
+        conn.autocommit = True
+        conn.execute("ANALYZE")
+        counts = {
+            t: conn.execute(f"SELECT count(*) FROM {t}", prepare=False).fetchall()[0]["count"]  # noqa: S608
+            for t in ("cameos", "cameo_approvals", "follows")
+        }
+    print(f"loaded {counts} in {time.perf_counter() - t0:.1f} s", flush=True)
+
+
+def request_mix(url: str, rng: random.Random, n: int = 20_000) -> list[str]:
+    """Request bodies drawn from the loaded data: half from approvals (an approved person asking),
+    a quarter from follows (a follower of the cameo's owner, mutual or not), a quarter anyone."""
+    with connect(url) as conn:
+        approvals = conn.execute(
+            "SELECT cameo_id, subject_id FROM cameo_approvals TABLESAMPLE SYSTEM (2) LIMIT %s", (n // 2,)
+        ).fetchall()
+        followers = conn.execute(
+            "SELECT c.id AS cameo_id, f.follower_id AS subject_id"
+            " FROM follows f TABLESAMPLE SYSTEM (2) JOIN cameos c ON c.owner_id = f.followee_id LIMIT %s",
+            (n // 4,),
+        ).fetchall()
+        cameos = [
+            r["id"] for r in conn.execute("SELECT id FROM cameos TABLESAMPLE SYSTEM (10) LIMIT %s", (n,))
+        ]
+        subjects = [
+            r["id"] for r in conn.execute("SELECT id FROM subjects TABLESAMPLE SYSTEM (10) LIMIT %s", (n,))
+        ]
+    pairs = [(r["cameo_id"], r["subject_id"]) for r in approvals + followers]
+    pairs += [(rng.choice(cameos), rng.choice(subjects)) for _ in range(n - len(pairs))]
+    rng.shuffle(pairs)
+    prompt = "me dancing at a wedding"
+    return [f'{{"requester":"{s}","cameo_ids":["{c}"],"prompt":"{prompt}"}}' for c, s in pairs]
+
+
+# `cameogate serve` from this checkout. The shared virtualenv's editable install maps the project's
+# packages to another checkout; its import hook is removed so every module comes from this one.
+SERVE = """
+import sys
+sys.meta_path[:] = [f for f in sys.meta_path if '__editable__' not in getattr(f, '__module__', '')]
+from gate.cli import main
+sys.exit(main(['serve', '--port', sys.argv[1]]))
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def worker(args: tuple[str, str, dict[str, str], list[str], float, int, int]) -> tuple[list[float], int, int]:
+    """One load-generator process: `threads` keep-alive clients, each sending back to back."""
+    import threading
+
+    base, path, headers, bodies, seconds, threads, seed = args
+    latencies: list[float] = []
+    errors = [0]
+    allowed = [0]
+    lock = threading.Lock()
+    deadline = time.perf_counter() + seconds
+
+    def run(k: int) -> None:
+        rng = random.Random(seed * 100 + k)
+        local: list[float] = []
+        bad = ok = 0
+        with httpx.Client(base_url=base, headers=headers, timeout=10) as client:
+            while time.perf_counter() < deadline:
+                started = time.perf_counter()
+                if bodies:
+                    resp = client.post(
+                        path, content=rng.choice(bodies), headers={"content-type": "application/json"}
+                    )
+                else:
+                    resp = client.get(path)
+                local.append(time.perf_counter() - started)
+                if resp.status_code != 200:
+                    bad += 1
+                elif b'"allowed":true' in resp.content:
+                    ok += 1
+        with lock:
+            latencies.extend(local)
+            errors[0] += bad
+            allowed[0] += ok
+
+    pool = [threading.Thread(target=run, args=(k,)) for k in range(threads)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    return latencies, errors[0], allowed[0]
+
+
+def drive(base: str, path: str, headers: dict[str, str], bodies: list[str], opts: argparse.Namespace) -> dict:
+    jobs = [(base, path, headers, bodies, opts.seconds, opts.threads, p) for p in range(opts.procs)]
+    started = time.perf_counter()
+    with mp.get_context("spawn").Pool(opts.procs) as pool:
+        results = pool.map(worker, jobs)
+    elapsed = time.perf_counter() - started
+    lat = np.array([x for r in results for x in r[0]]) * 1000
+    n = len(lat)
+    return {
+        "path": path,
+        "requests": n,
+        "errors": sum(r[1] for r in results),
+        "allowed": sum(r[2] for r in results),
+        "rps": n / opts.seconds,
+        "p50": float(np.percentile(lat, 50)),
+        "p99": float(np.percentile(lat, 99)),
+        "elapsed": elapsed,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=10.0, help="per measured phase")
+    parser.add_argument("--procs", type=int, default=2, help="load-generator processes")
+    parser.add_argument("--threads", type=int, default=4, help="client threads per process")
+    parser.add_argument("--keep", action="store_true", help="keep the database afterwards (and reuse it)")
+    opts = parser.parse_args()
+
+    url = psycopg.conninfo.make_conninfo(ADMIN, dbname=DBNAME)
+    with psycopg.connect(ADMIN, autocommit=True) as admin:
+        exists = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DBNAME,)).fetchone()
+        if exists and not opts.keep:
+            admin.execute(f'DROP DATABASE "{DBNAME}" WITH (FORCE)')
+            exists = None
+        if not exists:
+            admin.execute(f'CREATE DATABASE "{DBNAME}"')
+    migrate(url)
+    rng = random.Random(20261128)
+    with connect(url) as conn:
+        loaded = conn.execute("SELECT count(*) FROM cameos").fetchall()[0]["count"]
+    if loaded:
+        print(f"reusing the {loaded} cameos already loaded (--keep)", flush=True)
+    else:
+        load(url, rng)
+    bodies = request_mix(url, rng)
+    with connect(url) as conn:
+        key, _ = auth.create_key(conn, role="platform", label="bench")
+    headers = {"Authorization": f"Bearer {key}"}
+
+    port = free_port()
+    var_dir = Path(tempfile.mkdtemp(prefix="cameogate-bench-"))
+    env = {
+        **os.environ,
+        "CAMEOGATE_DATABASE_URL": url,
+        "CAMEOGATE_VAR_DIR": str(var_dir),
+        "CAMEOGATE_LOG_LEVEL": "WARNING",  # per-request log lines would cost both endpoints alike
+    }
+    server = subprocess.Popen([sys.executable, "-c", SERVE, str(port)], cwd=PROJECT_ROOT, env=env)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(120):
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.5)
+        else:
+            raise SystemExit("the service did not start")
+        # Warm-up: connections, the pool, and the planner's caches.
+        warm = argparse.Namespace(**{**vars(opts), "seconds": 2.0})
+        drive(base, "/v1/consent/check", headers, bodies, warm)
+        rows = []
+        for _ in range(2):
+            rows.append(drive(base, "/healthz", headers, [], opts))
+            rows.append(drive(base, "/v1/consent/check", headers, bodies, opts))
+        # Latency without queueing: one client, one request at a time.
+        single = argparse.Namespace(**{**vars(opts), "procs": 1, "threads": 1})
+        serial = [
+            drive(base, p, headers, b, single) for p, b in (("/healthz", []), ("/v1/consent/check", bodies))
+        ]
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    print(
+        f"\nload: {opts.procs} processes x {opts.threads} threads, {opts.seconds:.0f} s per phase, keep-alive"
+    )
+    print(f"{'endpoint':<22}{'requests':>9}{'errors':>8}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}  allowed")
+    for r in rows:
+        share = f"{r['allowed'] / r['requests']:.0%}" if r["path"] != "/healthz" else "-"
+        counts = f"{r['path']:<22}{r['requests']:>9}{r['errors']:>8}"
+        print(f"{counts}{r['rps']:>9.0f}{r['p50']:>9.2f}{r['p99']:>9.2f}  {share}")
+    print("\none client, one request at a time (latency without queueing):")
+    for r in serial:
+        counts = f"{r['path']:<22}{r['requests']:>9}{r['errors']:>8}"
+        print(f"{counts}{r['rps']:>9.0f}{r['p50']:>9.2f}{r['p99']:>9.2f}")
+    health = [r for r in rows if r["path"] == "/healthz"]
+    check = [r for r in rows if r["path"] != "/healthz"]
+    h_rps = sum(r["rps"] for r in health) / len(health)
+    c_rps = sum(r["rps"] for r in check) / len(check)
+    print(f"\nconsent-check throughput / healthz throughput = {c_rps / h_rps:.2f}")
+    print(f"consent-check p99 under saturation (worst phase) = {max(r['p99'] for r in check):.2f} ms")
+    print(f"consent-check p99, one client = {serial[1]['p99']:.2f} ms (goal <= 20 ms)")
+    if not opts.keep:
+        with psycopg.connect(ADMIN, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{DBNAME}" WITH (FORCE)')
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
