@@ -57,7 +57,14 @@ class LiveOptOut:
     organisation_id: uuid.UUID
 
 
-def ref_features(ref: store.Reference) -> RefFeatures:
+def ref_features(ref: store.Reference, features_model: str) -> RefFeatures:
+    """A stored reference as the signals want it. Local features made by another extractor are
+    left out (they are not comparable); PDQ and CLIP are still used."""
+    same = ref.features_model == features_model
+    if not same:
+        log.warning(
+            "reference %s has %s features; this process uses %s", ref.id, ref.features_model, features_model
+        )
     return RefFeatures(
         id=ref.id,
         optout_id=ref.optout_id,
@@ -65,8 +72,8 @@ def ref_features(ref: store.Reference) -> RefFeatures:
         height=ref.height,
         pdq=np.frombuffer(ref.pdq, np.uint8).reshape(8, 32),
         pdq_quality=ref.pdq_quality,
-        keypoints=np.frombuffer(ref.keypoints, np.float32).reshape(-1, 2),
-        descriptors=np.frombuffer(ref.descriptors, np.uint8).reshape(-1, 128),
+        keypoints=np.frombuffer(ref.keypoints if same else b"", np.float32).reshape(-1, 2),
+        descriptors=np.frombuffer(ref.descriptors if same else b"", np.uint8).reshape(-1, 128),
         clip=np.frombuffer(ref.clip, np.float32) if ref.clip else None,
         clip_model=ref.clip_model,
     )
@@ -161,7 +168,7 @@ class SafetyIndexes:
                 self.live_optouts.pop(optout.id, None)
             else:
                 for ref in refs:
-                    self.add_reference(ref_features(ref))
+                    self.add_reference(ref_features(ref, self.extractor.model_id))
                 self.text.set(optout.id, list(optout.names), list(optout.keywords), vector)
                 self.live_optouts[optout.id] = LiveOptOut(
                     optout.id, optout.title, optout.action, optout.organisation_id
@@ -238,6 +245,7 @@ class SafetyIndexes:
                 "version": SNAPSHOT_VERSION,
                 "cursor": self.cursor,
                 "text_model": self.text.model_id,
+                "features_model": self.extractor.model_id,
                 "clip_model": self.clip.model_id if self.clip else None,
                 "live": [
                     [str(o.id), o.title, o.action, str(o.organisation_id)] for o in self.live_optouts.values()
@@ -287,7 +295,7 @@ class SafetyIndexes:
         clip_model = self.clip.model_id if self.clip else None
         if meta.get("version") != SNAPSHOT_VERSION or meta["text_model"] != self.text.model_id:
             return False
-        if meta["clip_model"] != clip_model:
+        if meta["clip_model"] != clip_model or meta.get("features_model") != self.extractor.model_id:
             return False
         counts = data["kp_counts"]
         offsets = np.concatenate([[0], np.cumsum(counts)])
