@@ -13,8 +13,8 @@ import faiss
 import numpy as np
 
 # Exact search is used while an index is small (it is faster there and trivially correct);
-# HNSW from this many rows on, chosen when the index is built.
-HNSW_FROM = 200_000
+# an approximate index (IVF) from this many rows on, chosen when the index is built.
+LARGE_FROM = 200_000
 HNSW_M = 32
 HNSW_EF_SEARCH = 64
 HNSW_EF_CONSTRUCTION = 80
@@ -60,18 +60,19 @@ class VectorIndex:
 
     @classmethod
     def for_size(cls, dim: int, rows: int, *, metric: str = "l2") -> VectorIndex:
-        return cls(dim, metric=metric, kind="hnsw" if rows >= HNSW_FROM else "flat")
+        return cls(dim, metric=metric, kind="hnsw" if rows >= LARGE_FROM else "flat")
 
     @classmethod
-    def ivf(cls, data: np.ndarray, *, metric: str = "l2", seed: int = 0) -> VectorIndex:
-        """An IVF index trained on (a sample of) `data`, with `data` added."""
+    def ivf(cls, data: np.ndarray, *, metric: str = "l2", seed: int = 0, add: bool = True) -> VectorIndex:
+        """An IVF index trained on (a sample of) `data`, with `data` added unless `add=False`."""
         v = np.ascontiguousarray(data, dtype=np.float32)
         nlist = int(min(65_536, max(64, 4 * np.sqrt(len(v)))))
         out = cls(v.shape[1], metric=metric, kind="ivf", nlist=nlist)
         rng = np.random.default_rng(seed)
         sample = v[rng.choice(len(v), min(len(v), max(IVF_TRAIN_SAMPLE, 40 * nlist)), replace=False)]
         out._index.train(sample)
-        out.add(v)
+        if add:
+            out.add(v)
         return out
 
     @property

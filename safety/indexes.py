@@ -24,6 +24,7 @@ import psycopg
 from gate.db import Conn, connect
 from perception.images import PdqHasher, SiftFeatures
 from perception.protocols import ImageHasher, LocalFeatureExtractor
+from perception.vectors import LARGE_FROM, VectorIndex
 from policies.schema import Safety
 from safety import store
 from safety.signals import (
@@ -228,8 +229,20 @@ class SafetyIndexes:
         GAP_SECONDS, so the next refresh re-applies recent changes (idempotent) and cannot miss
         one still committing while the build ran."""
         cursor = store.settled_change(conn, seconds=GAP_SECONDS)
-        for optout in store.active_optouts(conn):
-            self.apply(optout, store.references_of(conn, optout.id))
+        loaded = [(o, store.references_of(conn, o.id)) for o in store.active_optouts(conn)]
+        descriptors = [
+            np.frombuffer(r.descriptors, np.uint8).reshape(-1, 128)
+            for _, refs in loaded
+            for r in refs
+            if r.features_model == self.extractor.model_id
+        ]
+        total = sum(len(d) for d in descriptors)
+        if total >= LARGE_FROM and self.sift.size() == 0:
+            # Past LARGE_FROM descriptors exact search costs too much per frame: train IVF cells
+            # on what is there now; later adds land in the same cells.
+            self.sift = SiftSignal(VectorIndex.ivf(np.concatenate(descriptors), add=False))
+        for optout, refs in loaded:
+            self.apply(optout, refs)
         with self.lock:
             self.cursor = max(self.cursor, cursor)
         conn.commit()
@@ -301,6 +314,8 @@ class SafetyIndexes:
         offsets = np.concatenate([[0], np.cumsum(counts)])
         clip_rows = iter(data["clip"])
         with self.lock:
+            if len(data["descriptors"]) >= LARGE_FROM and self.sift.size() == 0:
+                self.sift = SiftSignal(VectorIndex.ivf(data["descriptors"], add=False))  # as in build
             for i, (rid, oid, w, h, quality, cmodel) in enumerate(meta["refs"]):
                 lo, hi = int(offsets[i]), int(offsets[i + 1])
                 self.add_reference(
