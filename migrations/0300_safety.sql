@@ -33,6 +33,7 @@ CREATE TABLE optout_references (
     pdq_quality integer NOT NULL,
     keypoints   bytea NOT NULL,          -- float32 (n, 2) x, y in reference pixels
     descriptors bytea NOT NULL,          -- uint8 (n, 128) SIFT
+    features_model text NOT NULL,        -- the extractor that made keypoints/descriptors
     clip        bytea,                   -- float32 (dim,) when a CLIP model was configured
     clip_model  text,
     created_at  timestamptz NOT NULL DEFAULT now(),

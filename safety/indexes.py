@@ -24,6 +24,7 @@ import psycopg
 from gate.db import Conn, connect
 from perception.images import PdqHasher, SiftFeatures
 from perception.protocols import ImageHasher, LocalFeatureExtractor
+from perception.vectors import LARGE_FROM, VectorIndex
 from policies.schema import Safety
 from safety import store
 from safety.signals import (
@@ -57,7 +58,14 @@ class LiveOptOut:
     organisation_id: uuid.UUID
 
 
-def ref_features(ref: store.Reference) -> RefFeatures:
+def ref_features(ref: store.Reference, features_model: str) -> RefFeatures:
+    """A stored reference as the signals want it. Local features made by another extractor are
+    left out (they are not comparable); PDQ and CLIP are still used."""
+    same = ref.features_model == features_model
+    if not same:
+        log.warning(
+            "reference %s has %s features; this process uses %s", ref.id, ref.features_model, features_model
+        )
     return RefFeatures(
         id=ref.id,
         optout_id=ref.optout_id,
@@ -65,8 +73,8 @@ def ref_features(ref: store.Reference) -> RefFeatures:
         height=ref.height,
         pdq=np.frombuffer(ref.pdq, np.uint8).reshape(8, 32),
         pdq_quality=ref.pdq_quality,
-        keypoints=np.frombuffer(ref.keypoints, np.float32).reshape(-1, 2),
-        descriptors=np.frombuffer(ref.descriptors, np.uint8).reshape(-1, 128),
+        keypoints=np.frombuffer(ref.keypoints if same else b"", np.float32).reshape(-1, 2),
+        descriptors=np.frombuffer(ref.descriptors if same else b"", np.uint8).reshape(-1, 128),
         clip=np.frombuffer(ref.clip, np.float32) if ref.clip else None,
         clip_model=ref.clip_model,
     )
@@ -161,7 +169,7 @@ class SafetyIndexes:
                 self.live_optouts.pop(optout.id, None)
             else:
                 for ref in refs:
-                    self.add_reference(ref_features(ref))
+                    self.add_reference(ref_features(ref, self.extractor.model_id))
                 self.text.set(optout.id, list(optout.names), list(optout.keywords), vector)
                 self.live_optouts[optout.id] = LiveOptOut(
                     optout.id, optout.title, optout.action, optout.organisation_id
@@ -221,8 +229,20 @@ class SafetyIndexes:
         GAP_SECONDS, so the next refresh re-applies recent changes (idempotent) and cannot miss
         one still committing while the build ran."""
         cursor = store.settled_change(conn, seconds=GAP_SECONDS)
-        for optout in store.active_optouts(conn):
-            self.apply(optout, store.references_of(conn, optout.id))
+        loaded = [(o, store.references_of(conn, o.id)) for o in store.active_optouts(conn)]
+        descriptors = [
+            np.frombuffer(r.descriptors, np.uint8).reshape(-1, 128)
+            for _, refs in loaded
+            for r in refs
+            if r.features_model == self.extractor.model_id
+        ]
+        total = sum(len(d) for d in descriptors)
+        if total >= LARGE_FROM and self.sift.size() == 0:
+            # Past LARGE_FROM descriptors exact search costs too much per frame: train IVF cells
+            # on what is there now; later adds land in the same cells.
+            self.sift = SiftSignal(VectorIndex.ivf(np.concatenate(descriptors), add=False))
+        for optout, refs in loaded:
+            self.apply(optout, refs)
         with self.lock:
             self.cursor = max(self.cursor, cursor)
         conn.commit()
@@ -238,6 +258,7 @@ class SafetyIndexes:
                 "version": SNAPSHOT_VERSION,
                 "cursor": self.cursor,
                 "text_model": self.text.model_id,
+                "features_model": self.extractor.model_id,
                 "clip_model": self.clip.model_id if self.clip else None,
                 "live": [
                     [str(o.id), o.title, o.action, str(o.organisation_id)] for o in self.live_optouts.values()
@@ -287,12 +308,14 @@ class SafetyIndexes:
         clip_model = self.clip.model_id if self.clip else None
         if meta.get("version") != SNAPSHOT_VERSION or meta["text_model"] != self.text.model_id:
             return False
-        if meta["clip_model"] != clip_model:
+        if meta["clip_model"] != clip_model or meta.get("features_model") != self.extractor.model_id:
             return False
         counts = data["kp_counts"]
         offsets = np.concatenate([[0], np.cumsum(counts)])
         clip_rows = iter(data["clip"])
         with self.lock:
+            if len(data["descriptors"]) >= LARGE_FROM and self.sift.size() == 0:
+                self.sift = SiftSignal(VectorIndex.ivf(data["descriptors"], add=False))  # as in build
             for i, (rid, oid, w, h, quality, cmodel) in enumerate(meta["refs"]):
                 lo, hi = int(offsets[i]), int(offsets[i + 1])
                 self.add_reference(

@@ -16,6 +16,7 @@ from gate.db import connect, database_url
 from gate.settings import Settings
 from gate.web import AppContext
 from perception.registry import Models
+from perception.vectors import use_threads
 from safety.indexes import Follower, SafetyIndexes
 
 log = logging.getLogger(__name__)
@@ -66,6 +67,7 @@ def start(ctx: AppContext) -> None:
     with _start_lock:
         if "safety_indexes" in ctx.services:
             return
+        use_threads(1)  # see perception.vectors.use_threads
         models = ctx.services.setdefault("models", Models(ctx.settings))
         url = ctx.settings.database_url or database_url(ctx.settings)
         holder = open_indexes(ctx.settings, models, url=url)

@@ -147,6 +147,7 @@ def _store_references(
             width=int(ref.rgb.shape[1]), height=int(ref.rgb.shape[0]), pdq=pdq.tobytes(),
             pdq_quality=quality, keypoints=local.keypoints.astype(np.float32).tobytes(),
             descriptors=local.descriptors.astype(np.uint8).tobytes(),
+            features_model=indexes.extractor.model_id,
             clip=clip_vectors[i].astype(np.float32).tobytes() if clip_vectors is not None else None,
             clip_model=clip.model_id if clip else None,
         )  # fmt: skip

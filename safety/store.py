@@ -40,6 +40,7 @@ class Reference:
     pdq_quality: int
     keypoints: bytes
     descriptors: bytes
+    features_model: str
     clip: bytes | None
     clip_model: str | None
 
@@ -69,7 +70,7 @@ _OPTOUT_COLS = (
 )
 _REF_COLS = (
     "id, optout_id, sha256, frame_time, width, height, pdq, pdq_quality, keypoints, descriptors,"
-    " clip, clip_model"
+    " features_model, clip, clip_model"
 )
 
 
@@ -124,9 +125,11 @@ def insert_reference(conn: Conn, **fields: Any) -> uuid.UUID:
     conn.execute(
         """
         INSERT INTO optout_references (id, optout_id, sha256, frame_time, width, height, pdq,
-                                       pdq_quality, keypoints, descriptors, clip, clip_model)
+                                       pdq_quality, keypoints, descriptors, features_model, clip,
+                                       clip_model)
         VALUES (%(id)s, %(optout_id)s, %(sha256)s, %(frame_time)s, %(width)s, %(height)s, %(pdq)s,
-                %(pdq_quality)s, %(keypoints)s, %(descriptors)s, %(clip)s, %(clip_model)s)
+                %(pdq_quality)s, %(keypoints)s, %(descriptors)s, %(features_model)s, %(clip)s,
+                %(clip_model)s)
         """,
         fields,
     )

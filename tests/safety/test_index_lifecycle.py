@@ -7,6 +7,7 @@ import time
 import uuid
 from collections.abc import Callable
 
+import pytest
 from fastapi.testclient import TestClient
 
 from eval.art import logo
@@ -137,3 +138,19 @@ def test_a_change_that_commits_after_a_later_one_is_not_skipped(
         slow.commit()
     holder.refresh(conn)
     assert holder.live(early)
+
+
+def test_a_large_build_uses_an_ivf_index_that_still_matches(
+    sclient: TestClient,
+    make_key: KeyMaker,
+    file_optout: FileOptOut,
+    settings: Settings,
+    safety_models: Models,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    rh = make_key("rights_holder")
+    ids = [file_optout(rh, [png(logo(80 + i))]).json()["id"] for i in range(3)]
+    monkeypatch.setattr("safety.indexes.LARGE_FROM", 100)
+    holder = lifecycle.open_indexes(settings, safety_models, url=settings.database_url)
+    assert holder.sift.index.kind == "ivf"
+    assert all(_matches(holder, logo(80 + i), oid) for i, oid in enumerate(ids))
