@@ -184,8 +184,11 @@ def iter_frames(
     start: float = 0.0,
     end: float | None = None,
     max_frames: int = 10_000,
+    pixel_format: str = "rgb24",
 ) -> Iterator[tuple[float, np.ndarray]]:
     """Decoded RGB frames with their time in seconds, at most one per `every` seconds.
+
+    `pixel_format="gray"` yields the luma plane only (H×W), skipping the colour conversion.
 
     Raises InvalidMedia when the stream is corrupt or truncated before any frame decodes.
     """
@@ -203,7 +206,7 @@ def iter_frames(
                     continue
                 if end is not None and t > end:
                     break
-                yield t, frame.to_ndarray(format="rgb24")
+                yield t, frame.to_ndarray(format=pixel_format)
                 yielded += 1
                 next_t = t + every if every > 0 else t
                 if yielded >= max_frames:

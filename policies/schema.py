@@ -107,6 +107,7 @@ class Provenance(Section):
     # payload bits may be wrong when looking a payload up among issued ones.
     decode_every_seconds: float = Field(0.1, gt=0)
     decode_max_frames: int = Field(48, ge=1, le=600)
+    verify_trusted_frames: int = Field(6, ge=1, le=600)  # consecutive frames checked on a Trusted clip
     min_sync_z: float = Field(7.0, gt=0)
     min_sync_z_known: float = Field(4.5, gt=0)
     max_payload_bit_errors: int = Field(3, ge=0, le=6)

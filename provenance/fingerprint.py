@@ -29,7 +29,7 @@ def subsample(frames: list[tuple[float, np.ndarray]], every: float) -> list[tupl
 
 
 def compute(frames: list[tuple[float, np.ndarray]], *, min_quality: int) -> Fingerprint:
-    """PDQ of each RGB frame; frames PDQ rates below `min_quality` (flat, featureless) are skipped
+    """PDQ of each RGB (or luma) frame; frames PDQ rates below `min_quality` (flat, featureless) are skipped
     because their hashes match almost anything."""
     hashes, times = [], []
     for t, frame in frames:
@@ -37,6 +37,8 @@ def compute(frames: list[tuple[float, np.ndarray]], *, min_quality: int) -> Fing
         scale = 512 / max(frame.shape[:2])
         if scale < 1:
             frame = cv2.resize(frame, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        if frame.ndim == 2:  # luma only: PDQ reduces to luminance anyway
+            frame = np.repeat(frame[..., None], 3, axis=2)
         bits, quality = pdqhash.compute(np.ascontiguousarray(frame))
         if quality >= min_quality:
             hashes.append(np.packbits(bits.astype(np.uint8)))

@@ -148,7 +148,8 @@ def build_manifest(
 
 
 def _frames(path: Path | bytes, *, every: float, max_frames: int) -> list[tuple[float, np.ndarray]]:
-    return list(iter_frames(path, every=every, max_frames=max_frames))
+    """Luma frames: the watermark lives in luma and PDQ hashes luminance, so colour is never needed."""
+    return list(iter_frames(path, every=every, max_frames=max_frames, pixel_format="gray"))
 
 
 def sign_clip(
@@ -196,7 +197,7 @@ def sign_clip(
     with tempfile.TemporaryDirectory(prefix="cameogate-sign-") as tmp:
         work = Path(tmp)
         marked = work / "marked.mp4"
-        wm.apply(
+        thumbs = wm.apply(
             source=source,
             dest=marked,
             payload=payload,
@@ -206,6 +207,7 @@ def sign_clip(
             width=info.width,
             height=info.height,
             workdir=work,
+            thumbs_every=prov.fingerprint_every_seconds,
         )
         ing = None
         if ingredient:
@@ -219,8 +221,7 @@ def sign_clip(
         active = reader.get_active_manifest() or {}
     label = str(active.get("label", ""))
     digest = store.put(data)
-    frames = _frames(dest, every=prov.fingerprint_every_seconds, max_frames=prov.fingerprint_max_frames)
-    print_ = fp.compute(frames, min_quality=prov.fingerprint_min_quality)
+    print_ = fp.compute(thumbs[: prov.fingerprint_max_frames], min_quality=prov.fingerprint_min_quality)
     db.insert_watermark(conn, clip_id=clip_id, payload=payload, algorithm=WATERMARK_ALG)
     db.insert_manifest(
         conn,
@@ -435,8 +436,10 @@ def verify_media(
     # by anyone who could keep the signature), which keeps verification of signed clips fast.
     trusted_ours = state == "Trusted" and stored is not None
     params = mark_params(prov)
-    n_frames = 8 if trusted_ours else prov.decode_max_frames
-    timed = _frames(data, every=prov.decode_every_seconds, max_frames=n_frames)
+    if trusted_ours:
+        timed = _frames(data, every=0.0, max_frames=prov.verify_trusted_frames)
+    else:
+        timed = _frames(data, every=prov.decode_every_seconds, max_frames=prov.decode_max_frames)
     frames = [f for _, f in timed]
     decoded = wm.decode(frames, secret=signer.watermark_key, params=params, search=not trusted_ours)
     wm_report = WatermarkReport(

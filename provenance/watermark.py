@@ -119,6 +119,9 @@ def logo(*, height: int, handle: str | None) -> Image.Image:
     return img
 
 
+THUMB_WIDTH = 320
+
+
 def apply(
     *,
     source: Path,
@@ -130,66 +133,39 @@ def apply(
     width: int,
     height: int,
     workdir: Path,
-) -> None:
+    thumbs_every: float,
+) -> list[tuple[float, np.ndarray]]:
     """One ffmpeg pass: add the invisible pattern to luma, overlay the moving visible mark, encode
-    H.264 (yuv420p) + AAC (audio copied through when it is AAC already) into a fast-start MP4."""
+    H.264 (yuv420p) + AAC into a fast-start MP4, and return small RGB copies of the marked frames
+    every `thumbs_every` seconds (for the fingerprint, without decoding the output again)."""
     w, h = width - width % 2, height - height % 2
     pat = pattern(payload, width=w, height=h, params=params, secret=secret)
-    pat_path, logo_path = workdir / "wm_pattern.png", workdir / "wm_logo.png"
+    pat_path, logo_path, thumbs = workdir / "wm_pattern.png", workdir / "wm_logo.png", workdir / "thumbs.rgb"
     Image.fromarray(np.clip(np.round(128 + pat), 0, 255).astype(np.uint8), "L").save(pat_path)
     logo(height=h, handle=handle).save(logo_path)
-    # The visible mark jumps between corners/edges every 2 s and drifts within each stay, so no fixed
-    # crop or blur box removes it from the whole clip (the Sora app's mark moves the same way).
+    tw = THUMB_WIDTH
+    th = max(2, round(tw * h / w / 2) * 2)
+    # The visible mark jumps to a new place every 2 s and drifts while there, so no fixed crop or
+    # blur box removes it from the whole clip (the Sora app's mark moves the same way).
     x = "(W-w)*(0.05+0.9*(0.5+0.5*sin(3.1*floor(t/2)+0.3*t)))"
     y = "(H-h)*(0.05+0.9*(0.5+0.5*cos(1.7*floor(t/2)+0.2*t)))"
     graph = (
         f"[0:v]scale={w}:{h},format=yuv420p[v];"
         "[1:v]format=gray,format=yuv420p[p];"
-        "[v][p]blend=all_mode=grainmerge:shortest=0[m];"
-        f"[m][2:v]overlay=x='{x}':y='{y}':format=auto:shortest=0,format=yuv420p[out]"
+        "[v][p]blend=all_mode=grainmerge:shortest=1[m];"
+        f"[m][2:v]overlay=x='{x}':y='{y}':format=auto:shortest=1,format=yuv420p,split=2[out][s];"
+        f"[s]fps={1 / thumbs_every:.6f},scale={tw}:{th},format=rgb24[t]"
     )
     cmd = [
-        _ffmpeg(),
-        "-hide_banner",
-        "-loglevel",
-        "error",
-        "-nostdin",
-        "-y",
-        "-i",
-        str(source),
-        "-loop",
-        "1",
-        "-i",
-        str(pat_path),
-        "-loop",
-        "1",
-        "-i",
-        str(logo_path),
-        "-filter_complex",
-        graph,
-        "-map",
-        "[out]",
-        "-map",
-        "0:a?",
-        "-c:v",
-        "libx264",
-        "-preset",
-        params.preset,
-        "-crf",
-        str(params.crf),
-        "-pix_fmt",
-        "yuv420p",
-        "-c:a",
-        "aac",
-        "-b:a",
-        "128k",
-        "-shortest",
-        "-map_metadata",
-        "-1",
-        "-movflags",
-        "+faststart",
+        _ffmpeg(), "-hide_banner", "-loglevel", "error", "-nostdin", "-y",
+        "-i", str(source), "-loop", "1", "-i", str(pat_path), "-loop", "1", "-i", str(logo_path),
+        "-filter_complex", graph,
+        "-map", "[out]", "-map", "0:a?",
+        "-c:v", "libx264", "-preset", params.preset, "-crf", str(params.crf), "-pix_fmt", "yuv420p",
+        "-c:a", "aac", "-b:a", "128k", "-shortest", "-map_metadata", "-1", "-movflags", "+faststart",
         str(dest),
-    ]
+        "-map", "[t]", "-f", "rawvideo", str(thumbs),
+    ]  # fmt: skip
     proc = subprocess.run(cmd, capture_output=True, timeout=600)
     if proc.returncode != 0:
         raise InvalidMedia(
@@ -197,10 +173,13 @@ def apply(
             code="watermark_failed",
             reason=proc.stderr.decode(errors="replace")[-300:],
         )
+    raw = np.fromfile(thumbs, dtype=np.uint8)
+    frames = raw[: raw.size - raw.size % (tw * th * 3)].reshape(-1, th, tw, 3)
+    return [(round(i * thumbs_every, 3), frames[i]) for i in range(len(frames))]
 
 
 def decode(frames: list[np.ndarray], *, secret: bytes, params: MarkParams, search: bool = True) -> Decoded:
-    """Read the payload from RGB frames of a (possibly re-encoded, downscaled, cropped) copy.
+    """Read the payload from RGB or luma (H×W) frames of a (possibly re-encoded, downscaled, cropped) copy.
 
     `search=False` assumes the frame is uncropped (a clip whose signature is intact): one hypothesis
     instead of a scale search."""
@@ -210,8 +189,10 @@ def decode(frames: list[np.ndarray], *, secret: bytes, params: MarkParams, searc
     sigma = cell * 1.5
     acc = np.zeros((n, n), dtype=np.float64)
     for frame in frames:
-        luma = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY).astype(np.float64)
-        hp = _highpass(cv2.resize(luma, (n, n), interpolation=cv2.INTER_AREA), sigma)
+        luma = frame if frame.ndim == 2 else cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
+        # Reduce in uint8 first: resizing a full-size float copy costs more than all the rest.
+        small = cv2.resize(luma, (n, n), interpolation=cv2.INTER_AREA).astype(np.float64)
+        hp = _highpass(small, sigma)
         # Clipping bounds how much a strong edge can outvote the faint pattern; dividing by the local
         # residual energy weights flat areas (where the pattern dominates) above textured ones.
         hp = np.clip(hp, -12, 12)
