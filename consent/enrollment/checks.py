@@ -198,24 +198,28 @@ def check_non_planar(obs: Observation, policy: Enrollment) -> CheckResult:
 def _turns(
     times: list[float], values: list[float], step: float, down: str, up: str
 ) -> list[tuple[float, str]]:
-    """Reversals of at least `step` in one pose series (a zigzag filter): each is a move towards
-    `up` (the value rises) or `down`. Relative to the last extreme, so no neutral pose is assumed."""
-    events: list[tuple[float, str]] = []
+    """Moves in one pose series: reversals of at least `step` (a zigzag filter, relative to the last
+    extreme) whose leg reaches at least step/2 beyond the capture's median pose. The second rule
+    drops the way back to the camera after a turn, so "left, back, right" reads left, right."""
+    neutral = float(np.median(values))
+    legs: list[tuple[float, str, float]] = []  # (time, move, extreme reached on this leg)
     lo = hi = values[0]
     direction = ""
     for t, v in zip(times, values, strict=True):
         lo, hi = min(lo, v), max(hi, v)
         if direction != up and v - lo >= step:
-            events.append((t, up))
+            legs.append((t, up, v))
             direction, hi = up, v
         elif direction != down and hi - v >= step:
-            events.append((t, down))
+            legs.append((t, down, v))
             direction, lo = down, v
         if direction == up:
             lo = hi  # after a rise only a fall from its top counts
+            legs[-1] = (legs[-1][0], up, max(legs[-1][2], v))
         elif direction == down:
             hi = lo
-    return events
+            legs[-1] = (legs[-1][0], down, min(legs[-1][2], v))
+    return [(t, move) for t, move, extreme in legs if abs(extreme - neutral) >= step / 2]
 
 
 def _median3(values: list[float]) -> list[float]:
