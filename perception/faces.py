@@ -8,6 +8,7 @@ import threading
 
 import numpy as np
 
+from gate.errors import ConfigurationError
 from gate.settings import Settings
 from perception.protocols import Face, l2_normalise
 from perception.registry import require_path
@@ -80,7 +81,10 @@ class FacenetEmbedder:
 
         net = InceptionResnetV1(pretrained=None, classify=False)
         state = torch.load(weights_path, map_location="cpu", weights_only=True)
-        net.load_state_dict(state, strict=False)
+        # The VGGFace2 checkpoint carries its 8631-way training classifier ("logits."), unused for
+        # embeddings. Everything else must match: a non-strict load would leave random weights
+        # in place and quietly produce meaningless embeddings.
+        net.load_state_dict({k: v for k, v in state.items() if not k.startswith("logits.")}, strict=True)
         self._net = net.eval()
         self.model_id = f"facenet-vggface2@{_file_tag(weights_path)}"
 
@@ -112,7 +116,13 @@ def load_detector(settings: Settings) -> MtcnnDetector:
 
 def load_embedder(settings: Settings) -> DlibEmbedder | FacenetEmbedder:
     if settings.face_embedder == "facenet":
-        return FacenetEmbedder(str(require_path(settings, "facenet_weights")))
+        path = require_path(settings, "facenet_weights")
+        try:
+            return FacenetEmbedder(str(path))
+        except Exception as exc:  # unpickling or shape errors: name the setting, not the internals
+            raise ConfigurationError(
+                f"CAMEOGATE_FACENET_WEIGHTS={path} is not an InceptionResnetV1 state dict: {exc}"
+            ) from exc
     return DlibEmbedder()
 
 

@@ -120,3 +120,45 @@ class FakeClip:
                 out[i, h % self.dim] += 1.0
             out[i, 0] += 1e-3
         return l2_normalise(out)
+
+
+class FakeSpeech:
+    """Digits as tones: digit d is a sine at 500 + 150·d Hz, one tone per digit, silence between
+    (`tones` makes such a track). The same track always reads the same way."""
+
+    model_id = "fake-speech"
+    rate = 16_000
+
+    @classmethod
+    def tones(cls, digits: str, *, tone: float = 0.25, gap: float = 0.15) -> np.ndarray:
+        t = np.arange(int(tone * cls.rate)) / cls.rate
+        silence = np.zeros(int(gap * cls.rate), np.float32)
+        parts = [silence]
+        for d in digits:
+            parts += [(0.5 * np.sin(2 * np.pi * (500 + 150 * int(d)) * t)).astype(np.float32), silence]
+        return np.concatenate(parts)
+
+    def digits(self, pcm16k: np.ndarray) -> str:
+        pcm = np.asarray(pcm16k, np.float32)
+        hop = self.rate // 100
+        n = len(pcm) // hop
+        if n == 0:
+            return ""
+        energy = np.sqrt((pcm[: n * hop].reshape(n, hop) ** 2).mean(axis=1))
+        voiced = energy > max(0.05, 0.2 * float(energy.max()))
+        out, i = "", 0
+        while i < n:
+            if not voiced[i]:
+                i += 1
+                continue
+            j = i
+            while j < n and voiced[j]:
+                j += 1
+            if j - i >= 5:  # at least 50 ms
+                seg = pcm[i * hop : j * hop]
+                freq = np.fft.rfftfreq(len(seg), 1 / self.rate)[int(np.argmax(np.abs(np.fft.rfft(seg))))]
+                digit = round((freq - 500) / 150)
+                if 0 <= digit <= 9:
+                    out += str(digit)
+            i = j
+        return out

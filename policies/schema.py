@@ -36,6 +36,30 @@ class Enrollment(Section):
     capture_max_width: int = Field(1920, gt=0)
     capture_max_height: int = Field(1920, gt=0)
     keep_capture: Literal["never", "until_verified", "always"] = "until_verified"
+    # Sampling (docs/ENROLLMENT.md, bench/enrollment.py: a 5 s 720p capture within 10 s on 2 cores).
+    pose_fps: float = Field(4.0, gt=0, le=30)
+    embed_frames: int = Field(5, ge=2, le=30)
+    detect_short_side: int = Field(270, ge=120, le=2160)
+    # Face presence and quality.
+    face_min_score: float = Field(0.95, ge=0, le=1)
+    face_min_fraction: float = Field(0.12, gt=0, le=1)
+    face_min_sharpness: float = Field(20.0, ge=0)
+    one_face_min_ratio: float = Field(0.8, gt=0, le=1)
+    multiple_faces_max_ratio: float = Field(0.1, ge=0, le=1)
+    # Identity and liveness.
+    identity_min_similarity: float = Field(0.9, ge=-1, le=1)
+    still_min_motion: float = Field(0.1, ge=0)
+    planar_min_parallax: float = Field(0.08, ge=0)
+    yaw_turn: float = Field(0.25, gt=0)
+    pitch_turn: float = Field(0.25, gt=0)
+    max_extra_moves: int = Field(2, ge=0)
+    # Speech and voice.
+    digits_max_edit_distance: int = Field(2, ge=0)
+    voice_min_similarity: float = Field(0.7, ge=-1, le=1)
+    # Replay and duplicates.
+    replay_max_hamming: int = Field(31, ge=0, le=256)
+    replay_min_frame_ratio: float = Field(0.5, gt=0, le=1)
+    duplicate_min_similarity: float = Field(0.9, ge=-1, le=1)
 
 
 class Consent(Section):
