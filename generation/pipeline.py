@@ -68,8 +68,12 @@ class Run:
     timings: dict[str, float] = field(default_factory=dict)
 
     @contextmanager
-    def stage(self, name: str, progress: float) -> Iterator[dict[str, Any]]:
-        """Run a stage: its body fills `details`; a JobBlocked inside records 'block'."""
+    def stage(self, name: str, progress: float, *, conn: Conn | None = None) -> Iterator[dict[str, Any]]:
+        """Run a stage: its body fills `details`; a JobBlocked inside records 'block'.
+
+        With `conn`, a passing stage is recorded in that transaction (publish: the record and the
+        state change commit together); otherwise, and for any failure, in a transaction of its own.
+        """
         self.control.stage(name, progress)
         details: dict[str, Any] = {}
         started = time.perf_counter()
@@ -87,17 +91,15 @@ class Run:
         finally:
             ms = (time.perf_counter() - started) * 1000
             self.timings[name] = ms
-            with self.deps.pool.connection() as conn:
-                store.record_stage(
-                    conn,
-                    job_id=self.job.id,
-                    attempt=self.job.attempts,
-                    stage=name,
-                    decision=decision,
-                    ms=round(ms, 2),
-                    policy_version=self.policy.version,
-                    details=details,
-                )
+            record: dict[str, Any] = {
+                "job_id": self.job.id, "attempt": self.job.attempts, "stage": name, "decision": decision,
+                "ms": round(ms, 2), "policy_version": self.policy.version, "details": details,
+            }  # fmt: skip
+            if conn is not None and decision == "pass":
+                store.record_stage(conn, **record)
+            else:
+                with self.deps.pool.connection() as own:
+                    store.record_stage(own, **record)
 
 
 def run_job(deps: Deps, job: Job, control: JobControl) -> None:
@@ -191,6 +193,22 @@ def _input_scan(run: Run) -> list[np.ndarray]:
     return [f for _, f in frames]
 
 
+def _media_block(where: str, scan: safety.MediaScan) -> JobBlocked:
+    """Name what blocked a media scan: an unconsented likeness first (people before IP)."""
+    uncovered = [x for x in scan.likeness if not x.covered]
+    if uncovered:
+        who = (
+            "a protected person"
+            if uncovered[0].owner_kind == "protected_person"
+            else "a cameo without consent"
+        )
+        return JobBlocked(
+            f"{where}_likeness_without_consent", f"the {where} shows a {uncovered[0].kind} of {who}"
+        )
+    titles = sorted({scan.titles.get(m.optout_id, str(m.optout_id)) for m in scan.matches})
+    return JobBlocked(f"{where}_ip_match", f"the {where} matches the opt-out of {', '.join(titles)}")
+
+
 def _unconsented_faces(run: Run, conn: Conn, frames: list[tuple[float, np.ndarray]]) -> int:
     models = run.deps.models
     keyring = run.deps.settings.keyring()
@@ -235,13 +253,16 @@ def _consent_stage(run: Run) -> None:
 
 
 def _reference_faces(run: Run) -> list[np.ndarray]:
+    """One reference crop per consented cameo (a template may hold several crops, N×H×W×3)."""
     keyring = run.deps.settings.keyring()
+    faces = []
     with run.deps.pool.connection() as conn:
-        return [
-            crops[0]
-            for cid in run.job.cameo_ids
-            if (crops := templates.load(conn, keyring, owner_kind="cameo", owner_ref=cid, kind="face_crop"))
-        ]
+        for cid in run.job.cameo_ids:
+            crops = templates.load(conn, keyring, owner_kind="cameo", owner_ref=cid, kind="face_crop")
+            if crops:
+                first = np.asarray(crops[0], np.uint8)
+                faces.append(first[0] if first.ndim == 4 else first)
+    return faces
 
 
 def _generate(run: Run, input_frames: list[np.ndarray]) -> Path:
@@ -326,7 +347,7 @@ def _publish(run: Run, signed: Any) -> None:
     concurrent revocation), the clip becomes retrievable, co-owners and the platform are told."""
     job = run.job
     digest = signed.sha256  # sign_clip already put the signed file in the content store
-    with run.stage("publish", 0.95) as details, run.deps.pool.connection() as conn:
+    with run.deps.pool.connection() as conn, run.stage("publish", 0.95, conn=conn) as details:
         current = store.lock_job(conn, job.id)
         if current is None or current.state != "running" or current.lease_owner != run.control.worker_id:
             raise JobBlocked("job_no_longer_ours", "the job was cancelled or taken over before publishing")

@@ -23,5 +23,7 @@ class MiniLMText:
     def embed(self, texts: list[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), np.float32)
-        out = self._model.encode(texts, normalize_embeddings=True, convert_to_numpy=True, batch_size=32)
+        out = self._model.encode(
+            texts, normalize_embeddings=True, convert_to_numpy=True, batch_size=32, show_progress_bar=False
+        )
         return l2_normalise(out)
