@@ -55,10 +55,11 @@ Submission = Annotated[tuple[GenerationRequest, bytes | None], Depends(_parse_su
 
 @router.post("/v1/generations", status_code=202)
 def submit_generation(
-    submission: Submission, conn: DbConn, principal: Platform, policy: CurrentPolicy, ctx: Ctx
+    principal: Platform, submission: Submission, conn: DbConn, policy: CurrentPolicy, ctx: Ctx
 ) -> Accepted:
     """Queue a generation. Everything checkable (cameos, consent token, input media, limits,
-    quotas) is checked first: a refused request queues nothing."""
+    quotas) is checked first: a refused request queues nothing. The key is checked before the
+    body is read (`principal` comes first)."""
     body, data = submission
     media = service.check_input(data, policy) if data is not None else None
     job = service.submit(
