@@ -230,6 +230,15 @@ def match_prompt(conn: Conn, *, policy: ActivePolicy, prompt: str) -> list[NameM
     return found
 
 
+def people_covered_by_cameos(conn: Conn, *, consented_cameo_ids: set[uuid.UUID]) -> set[uuid.UUID]:
+    """Protected people (ids) who appear through their own consented cameo: their linked subject
+    owns one of `consented_cameo_ids`. For likeness scans that work on gallery entries (where a
+    protected person's entry carries no subject): such a person's match counts as covered."""
+    if not consented_cameo_ids:
+        return set()
+    return store.people_linked_to_cameos(conn, list(consented_cameo_ids))
+
+
 def face_threshold(policy: ActivePolicy, model_id: str) -> float:
     section = policy.policy.protected_people
     return section.face_thresholds.get(model_id, section.default_face_threshold)

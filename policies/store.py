@@ -211,6 +211,18 @@ def delete_person(conn: Conn, person_id: uuid.UUID) -> int:
     return conn.execute("DELETE FROM protected_people WHERE id = %(id)s", {"id": person_id}).rowcount
 
 
+def people_linked_to_cameos(conn: Conn, cameo_ids: list[uuid.UUID]) -> set[uuid.UUID]:
+    """Protected people whose own subject owns one of these cameos."""
+    rows = conn.execute(
+        """
+        SELECT DISTINCT p.id FROM protected_people p JOIN cameos c ON c.owner_id = p.subject_id
+        WHERE c.id = ANY(%(ids)s)
+        """,
+        {"ids": cameo_ids},
+    ).fetchall()
+    return {r["id"] for r in rows}
+
+
 # --- cameos, read for rule evaluation (core table shared by every domain) ---------------------
 
 

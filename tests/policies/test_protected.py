@@ -20,7 +20,7 @@ from perception.fakes import FakeText
 from perception.registry import Models
 from policies import protected, rules
 from tests.conftest import SHARED_DATA, KeyMaker
-from tests.policies.conftest import PolicyMaker, count, new_subject
+from tests.policies.conftest import PolicyMaker, count, new_cameo, new_subject
 
 FACES = SHARED_DATA / "faces"
 
@@ -253,3 +253,17 @@ def test_a_photo_for_an_unknown_person_is_404(
     ctx.services["models"] = Models(Settings(), text=FakeText())
     resp = _upload(client, make_key("admin"), str(uuid.uuid4()), b"\xff\xd8\xff" + b"0" * 100)
     assert resp.status_code == 404 and resp.json()["code"] == "protected_person_not_found"
+
+
+def test_a_protected_person_is_covered_only_by_a_cameo_of_their_own(
+    conn: Conn, make_policy: PolicyMaker
+) -> None:
+    own_subject, stranger = new_subject(conn), new_subject(conn)
+    obama = _person(conn, make_policy, "Barack Obama", [], subject=own_subject)
+    _person(conn, make_policy, "Joe Biden", [])
+    own_cameo, other_cameo = new_cameo(conn, own_subject), new_cameo(conn, stranger)
+    assert protected.people_covered_by_cameos(conn, consented_cameo_ids={own_cameo, other_cameo}) == {
+        obama.id
+    }
+    assert protected.people_covered_by_cameos(conn, consented_cameo_ids={other_cameo}) == set()
+    assert protected.people_covered_by_cameos(conn, consented_cameo_ids=set()) == set()
