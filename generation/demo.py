@@ -8,7 +8,6 @@ generation worker thread. Each step prints what happened; the run ends with a su
 from __future__ import annotations
 
 import io
-import logging
 import json
 import shutil
 import socket
