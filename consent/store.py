@@ -144,6 +144,10 @@ def insert_grant(
     )
 
 
+def purge_grants(conn: Conn, *, expired_before: datetime) -> int:
+    return conn.execute("DELETE FROM consent_grants WHERE expires_at < %(t)s", {"t": expired_before}).rowcount
+
+
 def grant_exists(conn: Conn, token_id: str) -> bool:
     row = conn.execute("SELECT 1 FROM consent_grants WHERE token_id = %(id)s", {"id": token_id}).fetchone()
     return row is not None
