@@ -321,6 +321,22 @@ def validate_token(
         )
 
 
+def token_cameo_ids(
+    settings: Settings, token: str, requester_id: uuid.UUID, *, clock: Clock = time.time
+) -> list[uuid.UUID]:
+    """The cameos a consent token covers, for safety's likeness scans (safety/api.py looks this
+    up): a token that is forged, expired or issued to someone else covers none. It reads no
+    database, so it does not see revocations; anything that acts on a token (generation, the
+    publish re-check) goes through validate_token / recheck_for_publish, which do."""
+    try:
+        claims = tokens.verify(settings.secret("token_secret"), token)
+    except tokens.TokenMalformed:
+        return []
+    if claims.requester_id != requester_id or clock() >= claims.expires_at:
+        return []
+    return sorted(claims.epochs)
+
+
 def recheck_for_publish(
     conn: Conn,
     *,
