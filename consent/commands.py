@@ -5,12 +5,18 @@ from __future__ import annotations
 import argparse
 import signal
 import threading
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from consent import notifications
-from gate.db import connect, database_url
+from consent import notifications, store
+from gate.db import Conn, connect, database_url
 from gate.settings import Settings
 from policies.service import load_file
+
+
+def _housekeeping(conn: Conn) -> None:
+    """Token records outlive their tokens by an hour (for inspection), then go."""
+    store.purge_grants(conn, expired_before=datetime.now(UTC) - timedelta(hours=1))
 
 
 def _notify_worker(args: argparse.Namespace, settings: Settings) -> int:
@@ -18,6 +24,7 @@ def _notify_worker(args: argparse.Namespace, settings: Settings) -> int:
     with connect(database_url(settings), autocommit=True) as conn:
         if args.once:
             attempted = notifications.run_once(conn, rules=rules)
+            _housekeeping(conn)
             print(f"attempted {attempted} deliveries")
             return 0
         stop = threading.Event()
@@ -27,7 +34,9 @@ def _notify_worker(args: argparse.Namespace, settings: Settings) -> int:
 
         signal.signal(signal.SIGTERM, _stop)
         signal.signal(signal.SIGINT, _stop)
-        notifications.run_forever(conn, rules=rules, stop=stop, idle_seconds=args.idle)
+        while not stop.is_set():
+            _housekeeping(conn)
+            notifications.run_forever(conn, rules=rules, stop=stop, idle_seconds=args.idle, passes=600)
     return 0
 
 

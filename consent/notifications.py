@@ -296,8 +296,13 @@ def run_once(conn: Conn, *, rules: Consent, now: datetime | None = None) -> int:
     return deliver_due(conn, rules=rules, now=at)
 
 
-def run_forever(conn: Conn, *, rules: Consent, stop: threading.Event, idle_seconds: float = 1.0) -> None:
-    while not stop.is_set():
+def run_forever(
+    conn: Conn, *, rules: Consent, stop: threading.Event, idle_seconds: float = 1.0, passes: int | None = None
+) -> None:
+    """Pass after pass until `stop` is set (or `passes` have run), idling when there is nothing to do."""
+    done = 0
+    while not stop.is_set() and (passes is None or done < passes):
+        done += 1
         try:
             busy = run_once(conn, rules=rules)
         except Exception:

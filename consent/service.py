@@ -214,15 +214,15 @@ def check_consent(
     `durable=False` (the check route) commits the transaction itself, asynchronously, as its last
     step — the caller must have nothing else in it. The audit chain's lock (one global lock every
     check takes) is then held neither across a WAL flush nor across any client round trip, which
-    is what otherwise bounds check throughput. The risk is
-    confined: after a PostgreSQL crash the last fraction of a second of checks may be lost, but
-    their tokens are recorded in the same transaction and validate_token requires that record,
-    so no generation can rest on a check that left no audit entry; and any later synchronous
-    commit (a generation job) flushes the WAL up to and including the check before it."""
+    is what otherwise bounds check throughput. The risk is confined: after a PostgreSQL crash the
+    last fraction of a second of checks may be lost, but their tokens are recorded in the same
+    transaction and validate_token requires that record, so no generation can rest on a check
+    that left no audit entry; and any later synchronous commit (a generation job) flushes the WAL
+    up to and including the check before it."""
     ids = _validate_request(policy, cameo_ids, prompt)
     # Pipeline mode sends statements without waiting for each answer until a result is needed:
-    # on a busy machine every round trip costs a scheduling delay, and the audit chain's lock is
-    # held across fewer of them (lock + read of the last hash go out with the grant in one trip).
+    # two round trips in all (decide; then record, audit and commit), each of which costs a
+    # scheduling delay on a busy machine.
     with conn.pipeline():
         if not durable:
             store.commit_asynchronously(conn)
@@ -319,6 +319,22 @@ def validate_token(
             code="consent_revoked",
             cameo_ids=stale,
         )
+
+
+def token_cameo_ids(
+    settings: Settings, token: str, requester_id: uuid.UUID, *, clock: Clock = time.time
+) -> list[uuid.UUID]:
+    """The cameos a consent token covers, for safety's likeness scans (safety/api.py looks this
+    up): a token that is forged, expired or issued to someone else covers none. It reads no
+    database, so it does not see revocations; anything that acts on a token (generation, the
+    publish re-check) goes through validate_token / recheck_for_publish, which do."""
+    try:
+        claims = tokens.verify(settings.secret("token_secret"), token)
+    except tokens.TokenMalformed:
+        return []
+    if claims.requester_id != requester_id or clock() >= claims.expires_at:
+        return []
+    return sorted(claims.epochs)
 
 
 def recheck_for_publish(

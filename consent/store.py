@@ -20,6 +20,7 @@ class Cameo:
     status: str
     permission: str
     consent_epoch: int
+    owner_age_band: str  # for the age-band rule on permission levels (policies/rules.py)
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,10 @@ class Facts:
     approved: bool
     mutual: bool
     has_restrictions: bool
+    # For the age-band rules (policies/rules.py: an adult may use a minor's cameo only with an
+    # explicit approval); read here so that applying them costs no extra query.
+    owner_age_band: str
+    requester_age_band: str | None
 
 
 @dataclass(frozen=True)
@@ -75,8 +80,11 @@ class Appearance:
 
 
 def get_cameo(conn: Conn, cameo_id: uuid.UUID, *, lock: bool = False) -> Cameo | None:
-    sql = "SELECT id, owner_id, status, permission, consent_epoch FROM cameos WHERE id = %(id)s"
-    row = conn.execute(sql + (" FOR UPDATE" if lock else ""), {"id": cameo_id}).fetchone()
+    sql = (
+        "SELECT c.id, c.owner_id, c.status, c.permission, c.consent_epoch, o.age_band AS owner_age_band"
+        " FROM cameos c JOIN subjects o ON o.id = c.owner_id WHERE c.id = %(id)s"
+    )
+    row = conn.execute(sql + (" FOR UPDATE OF c" if lock else ""), {"id": cameo_id}).fetchone()
     return Cameo(**row) if row else None
 
 
@@ -125,13 +133,15 @@ def consent_facts(
                 AND EXISTS (SELECT 1 FROM follows f
                             WHERE f.follower_id = %(req)s AND f.followee_id = c.owner_id)) AS mutual,
                EXISTS (SELECT 1 FROM cameo_restrictions r WHERE r.cameo_id = c.id) AS has_restrictions,
-               EXISTS (SELECT 1 FROM subjects s WHERE s.id = %(req)s) AS requester_known
-        FROM cameos c WHERE c.id = ANY(%(ids)s)
+               o.age_band AS owner_age_band,
+               (SELECT s.age_band FROM subjects s WHERE s.id = %(req)s) AS requester_age_band
+        FROM cameos c JOIN subjects o ON o.id = c.owner_id
+        WHERE c.id = ANY(%(ids)s)
         """,
         {"req": requester_id, "ids": cameo_ids},
     ).fetchall()
-    known = bool(rows[0]["requester_known"]) if rows else False
-    return known, [Facts(**{k: v for k, v in r.items() if k != "requester_known"}) for r in rows]
+    known = bool(rows) and rows[0]["requester_age_band"] is not None
+    return known, [Facts(**r) for r in rows]
 
 
 def insert_grant(
@@ -142,6 +152,10 @@ def insert_grant(
         " VALUES (%(id)s, %(req)s, %(cameos)s, %(exp)s)",
         {"id": token_id, "req": requester_id, "cameos": cameo_ids, "exp": expires_at},
     )
+
+
+def purge_grants(conn: Conn, *, expired_before: datetime) -> int:
+    return conn.execute("DELETE FROM consent_grants WHERE expires_at < %(t)s", {"t": expired_before}).rowcount
 
 
 def grant_exists(conn: Conn, token_id: str) -> bool:

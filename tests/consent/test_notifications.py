@@ -172,3 +172,29 @@ def test_platform_endpoints_hear_of_takedowns_and_can_be_removed(
     other = make_key("platform")
     resp = client.delete(f"/v1/webhooks/{hook['id']}", headers=other)
     assert resp.status_code == 404 and resp.json()["code"] == "endpoint_not_found"
+
+
+def test_the_notify_worker_command_delivers_and_purges_old_token_records(
+    client: TestClient,
+    make_key: KeyMaker,
+    make_cameo: CameoMaker,
+    receiver: Receiver,
+    settings,
+    worker_conn,
+    capsys,
+) -> None:  # type: ignore[no-untyped-def]
+    import argparse
+
+    from consent.commands import _notify_worker
+
+    ask_for_approval(client, make_key, make_cameo, receiver.url)
+    worker_conn.execute(
+        "INSERT INTO consent_grants (token_id, requester_id, cameo_ids, expires_at) VALUES"
+        " ('old', gen_random_uuid(), '{}', now() - interval '2 hours'),"
+        " ('live', gen_random_uuid(), '{}', now() + interval '5 minutes')"
+    )
+    assert _notify_worker(argparse.Namespace(once=True, idle=0.1), settings) == 0
+    assert "attempted 1 deliveries" in capsys.readouterr().out
+    assert len(receiver.received) == 1
+    left = [r["token_id"] for r in worker_conn.execute("SELECT token_id FROM consent_grants")]
+    assert left == ["live"]

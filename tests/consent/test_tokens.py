@@ -162,3 +162,14 @@ def test_a_token_whose_check_left_no_record_is_refused(conn: Conn, settings: Set
     # What a crash losing an asynchronously committed check looks like: the token's record is gone.
     conn.execute("DELETE FROM consent_grants")
     assert code_of(validator(conn, settings, world)) == "token_unknown"
+
+
+def test_token_cameo_ids_reads_only_good_tokens_for_their_requester(settings: Settings, world: dict) -> None:
+    now = lambda: 1_000_010.0  # noqa: E731
+    ids = service.token_cameo_ids(settings, world["token"], world["requester"], clock=now)
+    assert ids == sorted([world["a"], world["b"]])
+    assert service.token_cameo_ids(settings, world["token"], uuid.uuid4(), clock=now) == []
+    assert service.token_cameo_ids(settings, world["token"] + "x", world["requester"], clock=now) == []
+    assert (
+        service.token_cameo_ids(settings, world["token"], world["requester"], clock=lambda: 2_000_000.0) == []
+    )
