@@ -29,6 +29,7 @@ from gate.errors import Conflict, ConsentRequired, Forbidden, NotFound, Validati
 from gate.media import ContentStore
 from gate.settings import Settings
 from perception.registry import Models
+from policies import rules as age_rules
 from policies.service import ActivePolicy
 
 log = logging.getLogger(__name__)
@@ -87,14 +88,23 @@ class ConsentCheck:
         return all(d.allowed for d in self.decisions)
 
 
-def _base_decision(f: store.Facts, requester_id: uuid.UUID, version: str) -> Decision:
+def _base_decision(f: store.Facts, requester_id: uuid.UUID, policy: ActivePolicy) -> Decision:
     def d(decision: str, reason: str) -> Decision:
-        return Decision(f.id, decision, reason, version)
+        return Decision(f.id, decision, reason, policy.version)
 
     if f.status != "verified":
         return d("deny", "cameo_not_verified")
     if f.owner_id == requester_id:
         return d("allow", "allowed_owner")
+    # Age bands (policies/rules.py): an adult may use a minor's cameo only when explicitly
+    # approved, whatever the level says.
+    if age_rules.minor_cameo_requires_explicit_approval(
+        policy,
+        requester_age_band=f.requester_age_band or "adult",
+        owner_age_band=f.owner_age_band,
+        requester_is_owner=False,
+    ):
+        return d("allow", "allowed_approved") if f.approved else d("deny", "minor_needs_explicit_approval")
     if f.permission == "everyone":
         return d("allow", "allowed_everyone")
     if f.permission == "approved":
@@ -180,7 +190,7 @@ def _evaluate(
         raise NotFound(f"no cameo {', '.join(missing)}", code="cameo_not_found", cameo_ids=missing)
     if not known:
         raise NotFound(f"no subject {requester_id}", code="subject_not_found")
-    decisions = {i: _base_decision(by_id[i], requester_id, policy.version) for i in cameo_ids}
+    decisions = {i: _base_decision(by_id[i], requester_id, policy) for i in cameo_ids}
     # Restrictions bind everyone but the owner (they are the owner's rules for others' use).
     to_screen = [
         i
@@ -444,6 +454,7 @@ def set_permission(
     if permission not in LEVELS:
         raise ValidationFailed(f"permission is one of {', '.join(LEVELS)}", code="unknown_permission")
     cameo = owned_cameo(conn, principal=principal, cameo_id=cameo_id, lock=True)
+    age_rules.require_permission_allowed(policy, age_band=cameo.owner_age_band, permission=permission)
     narrows = permission != cameo.permission and permission != "everyone"
     store.set_permission(conn, cameo_id, permission=permission, bump=False)
     done = revoke(conn, cameo_ids=[cameo_id], hooks=hooks) if narrows else Revocation()
