@@ -370,16 +370,28 @@ def frame_features(
     )  # fmt: skip
 
 
+# Frames are described two at a time: OpenCV and FAISS release the GIL, and the machines this
+# runs on have 2 cores per process; matching itself is serialised by the index lock.
+SCAN_THREADS = 2
+
+
 def match_frames(
     *, policy: Safety, models: Models | None, indexes: SafetyIndexes, frames: list[tuple[float, np.ndarray]]
 ) -> list[Match]:
     """IP matches over frames, the best per (opt-out, signal) kept with its frame time."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(item: tuple[float, np.ndarray]) -> list[Match]:
+        t, rgb = item
+        return indexes.match_frame(frame_features(indexes, models, t, rgb), policy=policy)
+
     best: dict[tuple[uuid.UUID, str], Match] = {}
-    for t, rgb in frames:
-        for m in indexes.match_frame(frame_features(indexes, models, t, rgb), policy=policy):
-            key = (m.optout_id, m.signal)
-            if key not in best or m.score > best[key].score:
-                best[key] = m
+    with ThreadPoolExecutor(max_workers=SCAN_THREADS, thread_name_prefix="safety-scan") as pool:
+        for found in pool.map(one, frames):
+            for m in found:
+                key = (m.optout_id, m.signal)
+                if key not in best or m.score > best[key].score:
+                    best[key] = m
     return sorted(best.values(), key=lambda m: (str(m.optout_id), m.signal))
 
 
