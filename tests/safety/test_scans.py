@@ -8,6 +8,7 @@ import uuid
 
 import av
 import numpy as np
+import pytest
 from fastapi.testclient import TestClient
 
 from consent import templates
@@ -186,3 +187,35 @@ def test_a_consent_token_needs_its_requester(sclient: TestClient, make_key: KeyM
         data={"consent_token": "abc"},
     )  # fmt: skip
     assert r.status_code == 422 and r.json()["code"] == "requester_required"
+
+
+def test_the_consent_token_is_resolved_through_consent_service_when_it_offers_token_cameo_ids(
+    sclient: TestClient,
+    make_key: KeyMaker,
+    conn: Conn,
+    safety_ctx: AppContext,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import sys
+    import types
+
+    face = scene(41, 300, 300)
+    cameo, owner = _verified_cameo(conn, safety_ctx, face)
+    platform = make_key("platform")
+    seen: list[tuple[str, uuid.UUID]] = []
+
+    def token_cameo_ids(settings: object, token: str, requester_id: uuid.UUID) -> set[uuid.UUID]:
+        seen.append((token, requester_id))
+        return {cameo}
+
+    wired = types.ModuleType("consent.service")
+    wired.token_cameo_ids = token_cameo_ids  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "consent.service", wired)
+    body = _scan(sclient, platform, png(face), consent_token="tok", requester=str(owner))
+    assert seen == [("tok", owner)]
+    assert body["likeness"][0]["covered"] is True and body["decision"] == "allow"
+
+    monkeypatch.setitem(sys.modules, "consent.service", types.ModuleType("consent.service"))
+    body = _scan(sclient, platform, png(face), consent_token="tok", requester=str(owner))
+    assert body["likeness"][0]["covered"] is False and body["decision"] == "block"
+    assert any("consent tokens cannot be read" in n for n in body["notes"])
