@@ -219,3 +219,41 @@ def test_the_consent_token_is_resolved_through_consent_service_when_it_offers_to
     body = _scan(sclient, platform, png(face), consent_token="tok", requester=str(owner))
     assert body["likeness"][0]["covered"] is False and body["decision"] == "block"
     assert any("consent tokens cannot be read" in n for n in body["notes"])
+
+
+def test_a_protected_person_is_covered_only_through_their_own_consented_cameo(
+    conn: Conn, safety_ctx: AppContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+    import types
+
+    face = scene(42, 300, 300)
+    person = uuid.uuid4()
+    vectors = FakeFaceEmbedder().embed(face, FakeFaceDetector().detect(face))
+    templates.store(
+        conn, safety_ctx.settings.keyring(), owner_kind="protected_person", owner_ref=person, kind="face",
+        model_id=FakeFaceEmbedder.model_id, array=vectors,
+    )  # fmt: skip
+    own_cameo = uuid.uuid4()
+    calls: list[set[uuid.UUID]] = []
+
+    def people_covered_by_cameos(c: Conn, *, consented_cameo_ids: set[uuid.UUID]) -> set[uuid.UUID]:
+        calls.append(consented_cameo_ids)
+        return {person} if own_cameo in consented_cameo_ids else set()
+
+    stub = types.ModuleType("policies.protected")
+    stub.people_covered_by_cameos = people_covered_by_cameos  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "policies.protected", stub)
+
+    def scan(consented: set[uuid.UUID]) -> service.MediaScan:
+        return service.scan_media(
+            conn, policy=safety_ctx.policies.current, models=safety_ctx.services["models"],
+            indexes=indexes(safety_ctx), keyring=safety_ctx.settings.keyring(), frames=[(0.0, face)],
+            audio=None, consented_cameo_ids=consented,
+        )  # fmt: skip
+
+    assert [(x.owner_kind, x.covered) for x in scan(set()).likeness] == [("protected_person", False)]
+    assert [(x.owner_kind, x.covered) for x in scan({uuid.uuid4()}).likeness] == [("protected_person", False)]
+    own = scan({own_cameo})
+    assert [(x.owner_kind, x.covered) for x in own.likeness] == [("protected_person", True)]
+    assert own.decision == "allow" and calls[-1] == {own_cameo}
