@@ -448,7 +448,9 @@ def people_covered(conn: Conn, consented_cameo_ids: set[uuid.UUID]) -> set[uuid.
         return set()
     try:
         lookup = getattr(importlib.import_module("policies.protected"), "people_covered_by_cameos", None)
-    except ModuleNotFoundError:
+    except ModuleNotFoundError as exc:
+        if exc.name != "policies.protected":  # a broken policies module must not pass silently
+            raise
         lookup = None
     return set(lookup(conn, consented_cameo_ids=consented_cameo_ids)) if lookup else set()
 
