@@ -257,3 +257,16 @@ def test_a_protected_person_is_covered_only_through_their_own_consented_cameo(
     own = scan({own_cameo})
     assert [(x.owner_kind, x.covered) for x in own.likeness] == [("protected_person", True)]
     assert own.decision == "allow" and calls[-1] == {own_cameo}
+
+
+def test_a_reference_video_is_sampled_into_frames_that_match(
+    sclient: TestClient, make_key: KeyMaker, file_optout: FileOptOut
+) -> None:
+    shots = [paste(scene(70, 320, 240), logo(72), 0.3, seed=2)] * 12  # 3 s at 4 fps
+    r = file_optout(make_key("rights_holder"), [_video(shots)], title="Trailer")
+    assert r.status_code == 201, r.text
+    assert r.json()["references"] == 3  # reference_video_fps = 1
+    # A re-encoded, cropped copy of the trailer's picture.
+    body = _scan(sclient, make_key("platform"), jpeg(np.ascontiguousarray(shots[0][20:220, 10:300]), 40))
+    assert {m["optout_id"] for m in body["matches"]} == {r.json()["id"]}
+    assert body["decision"] == "block"
