@@ -14,8 +14,10 @@ from perception.registry import require_path
 
 # References are described at a modest size (a logo or character rarely needs more) and query
 # frames a little larger, so a reference pasted at 10-20% of a frame still has enough pixels.
+# 800 px / 1,000 features halves the CPU of 960 px / 1,500 with the same evaluation results
+# (docs/SAFETY.md).
 REFERENCE_MAX_SIDE = 512
-QUERY_MAX_SIDE = 960
+QUERY_MAX_SIDE = 800
 
 
 @dataclass(frozen=True)
@@ -66,7 +68,7 @@ class SiftFeatures:
     """OpenCV SIFT (weight-free, patent expired): survives scale, rotation, crop and occlusion.
     Computed on colour edges by default (see colour_edges); `channel="gray"` is classic SIFT."""
 
-    def __init__(self, *, max_reference: int = 600, max_query: int = 1500, channel: str = "edges") -> None:
+    def __init__(self, *, max_reference: int = 600, max_query: int = 1000, channel: str = "edges") -> None:
         self.channel = channel
         self.model_id = f"opencv-sift-{channel}@{cv2.__version__}"
         self._ref = cv2.SIFT_create(  # type: ignore[attr-defined]

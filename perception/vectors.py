@@ -57,6 +57,7 @@ class VectorIndex:
             index = faiss.IndexFlatIP(dim)
         self._index: Any = index
         self._lock = threading.Lock()
+        self.trained_on = 0  # rows the IVF cells were trained for
 
     @classmethod
     def for_size(cls, dim: int, rows: int, *, metric: str = "l2") -> VectorIndex:
@@ -66,11 +67,13 @@ class VectorIndex:
     def ivf(cls, data: np.ndarray, *, metric: str = "l2", seed: int = 0, add: bool = True) -> VectorIndex:
         """An IVF index trained on (a sample of) `data`, with `data` added unless `add=False`."""
         v = np.ascontiguousarray(data, dtype=np.float32)
-        nlist = int(min(65_536, max(64, 4 * np.sqrt(len(v)))))
+        # About 4·√n cells, but never fewer than 39 training points per cell (FAISS's floor).
+        nlist = int(min(65_536, max(16, min(len(v) // 39, 4 * np.sqrt(len(v))))))
         out = cls(v.shape[1], metric=metric, kind="ivf", nlist=nlist)
         rng = np.random.default_rng(seed)
         sample = v[rng.choice(len(v), min(len(v), max(IVF_TRAIN_SAMPLE, 40 * nlist)), replace=False)]
         out._index.train(sample)
+        out.trained_on = len(v)
         if add:
             out.add(v)
         return out
@@ -109,6 +112,7 @@ class VectorIndex:
         if kind == "hnsw":
             out._index.hnsw.efSearch = HNSW_EF_SEARCH
         out._lock = threading.Lock()
+        out.trained_on = int(out._index.ntotal)
         return out
 
 

@@ -111,8 +111,8 @@ class Safety(Section):
     scene_change_threshold: float = Field(0.25, gt=0)  # mean abs difference of 32×18 thumbnails (0-1)
     max_scan_frames: int = Field(60, ge=1)
     likeness_max_frames: int = Field(8, ge=1)  # frames of a video checked for faces
-    face_match_threshold: float = Field(0.82, ge=-1, le=1)  # dlib distance 0.6 on unit vectors
-    voice_match_threshold: float = Field(0.80, ge=-1, le=1)  # Resemblyzer cosine
+    face_match_threshold: float = Field(0.92, ge=-1, le=1)  # dlib cosine, measured in docs/SAFETY.md
+    voice_match_threshold: float = Field(0.77, ge=-1, le=1)  # Resemblyzer cosine, measured
     uncovered_likeness: Literal["block", "flag"] = "block"
 
 

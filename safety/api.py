@@ -180,8 +180,9 @@ def consented_cameos(
     decode: Any = None
     try:
         decode = getattr(importlib.import_module("consent.service"), "token_cameo_ids", None)
-    except ModuleNotFoundError:
-        decode = None
+    except ModuleNotFoundError as exc:
+        if exc.name != "consent.service":  # a broken consent module must not pass silently
+            raise
     if decode is None:
         return set(), ["consent tokens cannot be read by this build: no cameo is treated as covered"]
     return set(decode(ctx.settings, token, requester)), []

@@ -16,7 +16,6 @@ from gate.auth import Principal
 from gate.crypto import Keyring
 from gate.db import Conn
 from gate.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from gate.media import ContentStore
 from perception.registry import Models
 from policies.schema import Safety
 from policies.service import ActivePolicy
@@ -370,16 +369,28 @@ def frame_features(
     )  # fmt: skip
 
 
+# Frames are described two at a time: OpenCV and FAISS release the GIL, and the machines this
+# runs on have 2 cores per process; matching itself is serialised by the index lock.
+SCAN_THREADS = 2
+
+
 def match_frames(
     *, policy: Safety, models: Models | None, indexes: SafetyIndexes, frames: list[tuple[float, np.ndarray]]
 ) -> list[Match]:
     """IP matches over frames, the best per (opt-out, signal) kept with its frame time."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(item: tuple[float, np.ndarray]) -> list[Match]:
+        t, rgb = item
+        return indexes.match_frame(frame_features(indexes, models, t, rgb), policy=policy)
+
     best: dict[tuple[uuid.UUID, str], Match] = {}
-    for t, rgb in frames:
-        for m in indexes.match_frame(frame_features(indexes, models, t, rgb), policy=policy):
-            key = (m.optout_id, m.signal)
-            if key not in best or m.score > best[key].score:
-                best[key] = m
+    with ThreadPoolExecutor(max_workers=SCAN_THREADS, thread_name_prefix="safety-scan") as pool:
+        for found in pool.map(one, frames):
+            for m in found:
+                key = (m.optout_id, m.signal)
+                if key not in best or m.score > best[key].score:
+                    best[key] = m
     return sorted(best.values(), key=lambda m: (str(m.optout_id), m.signal))
 
 
@@ -414,9 +425,34 @@ def scan_media(
     return scan
 
 
-def covered(owner_kind: str, owner_ref: uuid.UUID, consented_cameo_ids: set[uuid.UUID]) -> bool:
-    """A cameo is covered when the caller's consent covers it; a protected person never is."""
-    return owner_kind == "cameo" and owner_ref in consented_cameo_ids
+def covered(
+    owner_kind: str,
+    owner_ref: uuid.UUID,
+    consented_cameo_ids: set[uuid.UUID],
+    covered_people: set[uuid.UUID] | frozenset[uuid.UUID] = frozenset(),
+) -> bool:
+    """A cameo is covered when the caller's consent covers it; a protected person only when they
+    appear through their own consented cameo (`covered_people`)."""
+    if owner_kind == "cameo":
+        return owner_ref in consented_cameo_ids
+    return owner_ref in covered_people
+
+
+def people_covered(conn: Conn, consented_cameo_ids: set[uuid.UUID]) -> set[uuid.UUID]:
+    """Protected people covered through their own consented cameo, as policies/protected.py
+    decides (`people_covered_by_cameos`, looked up lazily: the policies domain owns the link
+    between a protected person and a subject). Without that function, none are."""
+    import importlib
+
+    if not consented_cameo_ids:
+        return set()
+    try:
+        lookup = getattr(importlib.import_module("policies.protected"), "people_covered_by_cameos", None)
+    except ModuleNotFoundError as exc:
+        if exc.name != "policies.protected":  # a broken policies module must not pass silently
+            raise
+        lookup = None
+    return set(lookup(conn, consented_cameo_ids=consented_cameo_ids)) if lookup else set()
 
 
 def _likeness(
@@ -432,6 +468,7 @@ def _likeness(
     from consent.templates import gallery
 
     found: dict[tuple[str, str, uuid.UUID], LikenessMatch] = {}
+    people = people_covered(conn, consented_cameo_ids)
     if frames:
         embedder = models.face_embedder
         faces_gallery = gallery(conn, keyring, kind="face", model_id=embedder.model_id)
@@ -444,13 +481,13 @@ def _likeness(
                 vectors = embedder.embed(rgb, faces)
                 for face, vec in zip(faces, vectors, strict=True):
                     _best_owner(found, "face", faces_gallery, vec, safety.face_match_threshold,
-                                consented_cameo_ids, t, face.box)  # fmt: skip
+                                consented_cameo_ids, people, t, face.box)  # fmt: skip
     if audio is not None and len(audio) >= 16_000:
         voice = models.voice_embedder
         voices_gallery = gallery(conn, keyring, kind="voice", model_id=voice.model_id)
         if voices_gallery:
             _best_owner(found, "voice", voices_gallery, voice.embed(audio), safety.voice_match_threshold,
-                        consented_cameo_ids, None, None)  # fmt: skip
+                        consented_cameo_ids, people, None, None)  # fmt: skip
     return sorted(found.values(), key=lambda x: -x.score)
 
 
@@ -461,6 +498,7 @@ def _best_owner(
     vector: np.ndarray,
     threshold: float,
     consented: set[uuid.UUID],
+    people: set[uuid.UUID],
     t: float | None,
     box: tuple[float, float, float, float] | None,
 ) -> None:
@@ -472,7 +510,7 @@ def _best_owner(
         if key not in found or score > found[key].score:
             found[key] = LikenessMatch(
                 kind, entry.owner_kind, entry.owner_ref, entry.subject_id, score, threshold,
-                covered(entry.owner_kind, entry.owner_ref, consented), t, box,
+                covered(entry.owner_kind, entry.owner_ref, consented, people), t, box,
             )  # fmt: skip
 
 
@@ -603,10 +641,6 @@ def decide_dispute(
         payload={"dispute_id": str(dispute.id), "optout_id": str(dispute.optout_id), "decision": decision},
     )  # fmt: skip
     return updated
-
-
-def store_upload(content: ContentStore, data: bytes) -> str:
-    return content.put(data)
 
 
 # --- uploads ----------------------------------------------------------------------------------

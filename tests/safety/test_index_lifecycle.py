@@ -154,3 +154,15 @@ def test_a_large_build_uses_an_ivf_index_that_still_matches(
     holder = lifecycle.open_indexes(settings, safety_models, url=settings.database_url)
     assert holder.sift.index.kind == "ivf"
     assert all(_matches(holder, logo(80 + i), oid) for i, oid in enumerate(ids))
+
+
+def test_the_sift_index_switches_to_ivf_as_references_accumulate_and_keeps_matching(
+    safety_models: Models, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from eval.ip_matching import build_index
+
+    monkeypatch.setattr("safety.signals.IVF_FROM", 1500)
+    holder, ids = build_index(6)
+    assert holder.sift.index.kind == "ivf"
+    assert holder.sift.index.ntotal == sum(len(r.descriptors) for r in holder.sift.refs)
+    assert all(_matches(holder, logo(i), str(oid)) for i, oid in enumerate(ids))

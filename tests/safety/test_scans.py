@@ -8,6 +8,7 @@ import uuid
 
 import av
 import numpy as np
+import pytest
 from fastapi.testclient import TestClient
 
 from consent import templates
@@ -186,3 +187,86 @@ def test_a_consent_token_needs_its_requester(sclient: TestClient, make_key: KeyM
         data={"consent_token": "abc"},
     )  # fmt: skip
     assert r.status_code == 422 and r.json()["code"] == "requester_required"
+
+
+def test_the_consent_token_is_resolved_through_consent_service_when_it_offers_token_cameo_ids(
+    sclient: TestClient,
+    make_key: KeyMaker,
+    conn: Conn,
+    safety_ctx: AppContext,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import sys
+    import types
+
+    face = scene(41, 300, 300)
+    cameo, owner = _verified_cameo(conn, safety_ctx, face)
+    platform = make_key("platform")
+    seen: list[tuple[str, uuid.UUID]] = []
+
+    def token_cameo_ids(settings: object, token: str, requester_id: uuid.UUID) -> set[uuid.UUID]:
+        seen.append((token, requester_id))
+        return {cameo}
+
+    wired = types.ModuleType("consent.service")
+    wired.token_cameo_ids = token_cameo_ids  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "consent.service", wired)
+    body = _scan(sclient, platform, png(face), consent_token="tok", requester=str(owner))
+    assert seen == [("tok", owner)]
+    assert body["likeness"][0]["covered"] is True and body["decision"] == "allow"
+
+    monkeypatch.setitem(sys.modules, "consent.service", types.ModuleType("consent.service"))
+    body = _scan(sclient, platform, png(face), consent_token="tok", requester=str(owner))
+    assert body["likeness"][0]["covered"] is False and body["decision"] == "block"
+    assert any("consent tokens cannot be read" in n for n in body["notes"])
+
+
+def test_a_protected_person_is_covered_only_through_their_own_consented_cameo(
+    conn: Conn, safety_ctx: AppContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+    import types
+
+    face = scene(42, 300, 300)
+    person = uuid.uuid4()
+    vectors = FakeFaceEmbedder().embed(face, FakeFaceDetector().detect(face))
+    templates.store(
+        conn, safety_ctx.settings.keyring(), owner_kind="protected_person", owner_ref=person, kind="face",
+        model_id=FakeFaceEmbedder.model_id, array=vectors,
+    )  # fmt: skip
+    own_cameo = uuid.uuid4()
+    calls: list[set[uuid.UUID]] = []
+
+    def people_covered_by_cameos(c: Conn, *, consented_cameo_ids: set[uuid.UUID]) -> set[uuid.UUID]:
+        calls.append(consented_cameo_ids)
+        return {person} if own_cameo in consented_cameo_ids else set()
+
+    stub = types.ModuleType("policies.protected")
+    stub.people_covered_by_cameos = people_covered_by_cameos  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "policies.protected", stub)
+
+    def scan(consented: set[uuid.UUID]) -> service.MediaScan:
+        return service.scan_media(
+            conn, policy=safety_ctx.policies.current, models=safety_ctx.services["models"],
+            indexes=indexes(safety_ctx), keyring=safety_ctx.settings.keyring(), frames=[(0.0, face)],
+            audio=None, consented_cameo_ids=consented,
+        )  # fmt: skip
+
+    assert [(x.owner_kind, x.covered) for x in scan(set()).likeness] == [("protected_person", False)]
+    assert [(x.owner_kind, x.covered) for x in scan({uuid.uuid4()}).likeness] == [("protected_person", False)]
+    own = scan({own_cameo})
+    assert [(x.owner_kind, x.covered) for x in own.likeness] == [("protected_person", True)]
+    assert own.decision == "allow" and calls[-1] == {own_cameo}
+
+
+def test_a_reference_video_is_sampled_into_frames_that_match(
+    sclient: TestClient, make_key: KeyMaker, file_optout: FileOptOut
+) -> None:
+    shots = [paste(scene(70, 320, 240), logo(72), 0.3, seed=2)] * 12  # 3 s at 4 fps
+    r = file_optout(make_key("rights_holder"), [_video(shots)], title="Trailer")
+    assert r.status_code == 201, r.text
+    assert r.json()["references"] == 3  # reference_video_fps = 1
+    # A re-encoded, cropped copy of the trailer's picture.
+    body = _scan(sclient, make_key("platform"), jpeg(np.ascontiguousarray(shots[0][20:220, 10:300]), 40))
+    assert {m["optout_id"] for m in body["matches"]} == {r.json()["id"]}
+    assert body["decision"] == "block"
