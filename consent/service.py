@@ -332,19 +332,21 @@ def validate_token(
 
 
 def token_cameo_ids(
-    settings: Settings, token: str, requester_id: uuid.UUID, *, clock: Clock = time.time
+    conn: Conn, *, settings: Settings, token: str, requester_id: uuid.UUID, clock: Clock = time.time
 ) -> list[uuid.UUID]:
-    """The cameos a consent token covers, for safety's likeness scans (safety/api.py looks this
-    up): a token that is forged, expired or issued to someone else covers none. It reads no
-    database, so it does not see revocations; anything that acts on a token (generation, the
-    publish re-check) goes through validate_token / recheck_for_publish, which do."""
+    """The cameos a consent token still covers, for safety's likeness scans: a token that is
+    forged, expired or issued to someone else covers none, and a cameo revoked (or no longer
+    verified) since the token was issued drops out."""
     try:
         claims = tokens.verify(settings.secret("token_secret"), token)
     except tokens.TokenMalformed:
         return []
     if claims.requester_id != requester_id or clock() >= claims.expires_at:
         return []
-    return sorted(claims.epochs)
+    current = store.current_epochs(conn, list(claims.epochs))
+    return sorted(
+        i for i, epoch in claims.epochs.items() if i in current and current[i] == (epoch, "verified")
+    )
 
 
 def recheck_for_publish(

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import importlib
 import json
 import logging
 import uuid
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Form, UploadFile
 from pydantic import ValidationError
 
+from consent import service as consent_service
 from gate.auth import Allow, Principal
 from gate.errors import ValidationFailed
 from gate.media import read_upload
@@ -167,25 +167,18 @@ def scan_prompt(
 
 
 def consented_cameos(
-    ctx: Ctx, token: str | None, requester: uuid.UUID | None
-) -> tuple[set[uuid.UUID], list[str]]:
-    """The cameos the caller's consent token covers, decoded by consent.service when it offers
-    `token_cameo_ids(settings, token, requester_id)`; otherwise none are covered."""
+    conn: DbConn, ctx: Ctx, token: str | None, requester: uuid.UUID | None
+) -> set[uuid.UUID]:
+    """The cameos the caller's consent token still covers (none without a valid token)."""
     if not token:
-        return set(), []
+        return set()
     if requester is None:
         raise ValidationFailed(
             "a consent_token needs the requester it was issued to", code="requester_required"
         )
-    decode: Any = None
-    try:
-        decode = getattr(importlib.import_module("consent.service"), "token_cameo_ids", None)
-    except ModuleNotFoundError as exc:
-        if exc.name != "consent.service":  # a broken consent module must not pass silently
-            raise
-    if decode is None:
-        return set(), ["consent tokens cannot be read by this build: no cameo is treated as covered"]
-    return set(decode(ctx.settings, token, requester)), []
+    return set(
+        consent_service.token_cameo_ids(conn, settings=ctx.settings, token=token, requester_id=requester)
+    )
 
 
 @router.post("/v1/scan/media")
@@ -204,12 +197,11 @@ def scan_media(
         file, max(policy.policy.uploads.max_image_bytes, policy.policy.uploads.max_video_bytes)
     )
     frames, audio = service.decode_scan_media(data, policy=policy)
-    covered, notes = consented_cameos(ctx, consent_token, requester)
+    covered = consented_cameos(conn, ctx, consent_token, requester)
     scan = service.scan_media(
         conn, policy=policy, models=get_models(ctx), indexes=indexes(ctx), keyring=ctx.settings.keyring(),
         frames=frames, audio=audio, consented_cameo_ids=covered,
     )  # fmt: skip
-    scan.notes.extend(notes)
     return ScanOut(**scan.to_dict())
 
 

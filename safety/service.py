@@ -17,6 +17,7 @@ from gate.crypto import Keyring
 from gate.db import Conn
 from gate.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from perception.registry import Models
+from policies import protected
 from policies.schema import Safety
 from policies.service import ActivePolicy
 from safety import store
@@ -439,20 +440,11 @@ def covered(
 
 
 def people_covered(conn: Conn, consented_cameo_ids: set[uuid.UUID]) -> set[uuid.UUID]:
-    """Protected people covered through their own consented cameo, as policies/protected.py
-    decides (`people_covered_by_cameos`, looked up lazily: the policies domain owns the link
-    between a protected person and a subject). Without that function, none are."""
-    import importlib
-
+    """Protected people covered through their own consented cameo (the policies domain owns the
+    link between a protected person and a subject)."""
     if not consented_cameo_ids:
         return set()
-    try:
-        lookup = getattr(importlib.import_module("policies.protected"), "people_covered_by_cameos", None)
-    except ModuleNotFoundError as exc:
-        if exc.name != "policies.protected":  # a broken policies module must not pass silently
-            raise
-        lookup = None
-    return set(lookup(conn, consented_cameo_ids=consented_cameo_ids)) if lookup else set()
+    return set(protected.people_covered_by_cameos(conn, consented_cameo_ids=consented_cameo_ids))
 
 
 def _likeness(

@@ -164,12 +164,20 @@ def test_a_token_whose_check_left_no_record_is_refused(conn: Conn, settings: Set
     assert code_of(validator(conn, settings, world)) == "token_unknown"
 
 
-def test_token_cameo_ids_reads_only_good_tokens_for_their_requester(settings: Settings, world: dict) -> None:
+def test_token_cameo_ids_reads_only_good_tokens_for_their_requester(
+    conn: Conn, settings: Settings, world: dict
+) -> None:
     now = lambda: 1_000_010.0  # noqa: E731
-    ids = service.token_cameo_ids(settings, world["token"], world["requester"], clock=now)
-    assert ids == sorted([world["a"], world["b"]])
-    assert service.token_cameo_ids(settings, world["token"], uuid.uuid4(), clock=now) == []
-    assert service.token_cameo_ids(settings, world["token"] + "x", world["requester"], clock=now) == []
-    assert (
-        service.token_cameo_ids(settings, world["token"], world["requester"], clock=lambda: 2_000_000.0) == []
-    )
+
+    def ids(token: str, requester: uuid.UUID, clock=now) -> list[uuid.UUID]:  # type: ignore[no-untyped-def]
+        return service.token_cameo_ids(
+            conn, settings=settings, token=token, requester_id=requester, clock=clock
+        )
+
+    assert ids(world["token"], world["requester"]) == sorted([world["a"], world["b"]])
+    assert ids(world["token"], uuid.uuid4()) == []
+    assert ids(world["token"] + "x", world["requester"]) == []
+    assert ids(world["token"], world["requester"], clock=lambda: 2_000_000.0) == []
+    # A cameo revoked since the token was issued is no longer covered; the other still is.
+    conn.execute("UPDATE cameos SET consent_epoch = consent_epoch + 1 WHERE id = %s", (world["a"],))
+    assert ids(world["token"], world["requester"]) == [world["b"]]

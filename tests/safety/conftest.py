@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import io
 import json
-import sys
-import types
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -16,7 +14,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from gate.app import create_app
-from gate.settings import PROJECT_ROOT, Settings
+from gate.settings import Settings
 from gate.web import AppContext
 from perception.fakes import FakeFaceDetector, FakeFaceEmbedder, FakeText, FakeVoice
 from perception.registry import Models
@@ -33,16 +31,6 @@ def jpeg(rgb: np.ndarray, quality: int = 90) -> bytes:
     buf = io.BytesIO()
     Image.fromarray(rgb).save(buf, format="JPEG", quality=quality)
     return buf.getvalue()
-
-
-@pytest.fixture(autouse=True)
-def _other_domains_from_this_checkout(monkeypatch: pytest.MonkeyPatch) -> None:
-    """safety looks up consent.service and policies.protected lazily. The shared venv's editable
-    install can resolve a module this checkout lacks from another checkout, whose tables this
-    test database does not have; such a module is replaced by an empty one (= not offered)."""
-    for name in ("consent.service", "policies.protected"):
-        if not (PROJECT_ROOT / (name.replace(".", "/") + ".py")).exists():
-            monkeypatch.setitem(sys.modules, name, types.ModuleType(name))
 
 
 @pytest.fixture
