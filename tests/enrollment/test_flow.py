@@ -12,7 +12,7 @@ from consent import templates
 from gate.db import connect
 from gate.web import AppContext
 from perception.fakes import FakeSpeech
-from policies.service import PolicyHolder, parse
+from policies.service import ActivePolicy, PolicyHolder
 from tests.conftest import KeyMaker
 from tests.enrollment import media as M
 from tests.enrollment.conftest import Captures, start_enrollment, upload
@@ -110,10 +110,10 @@ def test_hostile_uploads_are_refused_and_nothing_is_stored(
         if status:
             assert (r.status_code, r.json()["code"]) == (status, code), name
     # Oversized: a policy whose capture limit is smaller than the real capture.
-    small = ctx.policies.current.source.replace(
-        "keep_capture: until_verified", "keep_capture: until_verified\n  capture_max_bytes: 100000"
-    )
-    ctx.policies = PolicyHolder(parse(small))
+    active = ctx.policies.current
+    e = active.policy.enrollment.model_copy(update={"capture_max_bytes": 100_000})
+    small = active.policy.model_copy(update={"enrollment": e})
+    ctx.policies = PolicyHolder(ActivePolicy(small, active.sha256, active.source))
     r = upload(fake_client, who, genuine)
     assert (r.status_code, r.json()["code"]) == (413, "payload_too_large")
     assert _count(db_url, "enrollment_captures") == 0 and _count(db_url, "enrollment_fingerprints") == 0
