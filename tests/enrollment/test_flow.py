@@ -178,3 +178,24 @@ def test_deleting_a_cameo_purges_templates_captures_and_hashes_and_is_audited(
         entry = c.execute("SELECT details FROM audit_log WHERE action = 'cameos.delete'").fetchone()
         assert entry is not None and entry["details"]["purged"]["templates"] == 1
     assert fake_client.get(f"/v1/cameos/{who.cameo_id}", headers=who.headers).status_code == 404
+
+
+def test_a_near_duplicate_is_a_replay_across_cameos_but_not_a_retry_of_the_same_cameo(
+    fake_client: TestClient,
+    make_key: KeyMaker,
+    db_url: str,
+    tmp_path,  # type: ignore[no-untyped-def]
+) -> None:
+    first = tmp_path / "first.mp4"
+    first.write_bytes(_tiny_capture(tmp_path))
+    copy = M.reencoded(first, tmp_path / "copy.mp4").read_bytes()
+    who = start_enrollment(fake_client, make_key, db_url)
+    assert upload(fake_client, who, first.read_bytes()).json()["status"] == "rejected"  # no face
+    retry = fake_client.post(f"/v1/cameos/{who.cameo_id}/challenge", headers=who.headers).json()
+    same = upload(fake_client, who, copy, challenge_id=retry["id"]).json()
+    assert [c["passed"] for c in same["verification"]["checks"][:3]] == [True, True, True]
+    other = start_enrollment(fake_client, make_key, db_url)
+    recopy = tmp_path / "recopy.mp4"
+    M._ffmpeg(["-i", str(first), "-crf", "30"], recopy)
+    body = upload(fake_client, other, recopy.read_bytes()).json()
+    assert body["verification"]["reason"] == "capture_near_duplicate", body
