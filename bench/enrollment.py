@@ -70,7 +70,8 @@ def main() -> None:
     o, b = statistics.median(ours), statistics.median(base)
     print(f"capture: 5.0 s, 1280x720, {len(data)} bytes; pose at {policy.policy.enrollment.pose_fps:g} fps")
     print(
-        f"verify (MTCNN at {policy.policy.enrollment.detect_short_side} px short side): median {o:.2f} s {ours}"
+        f"verify (MTCNN at {policy.policy.enrollment.detect_short_side} px short side):"
+        f" median {o:.2f} s {ours}"
     )
     print(f"baseline (MTCNN at full 720p): median {b:.2f} s {base}")
     print(f"ratio ours/baseline {o / b:.2f}; budget 10 s -> {o / 10:.2f} of budget")

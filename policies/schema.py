@@ -47,7 +47,7 @@ class Enrollment(Section):
     one_face_min_ratio: float = Field(0.8, gt=0, le=1)
     multiple_faces_max_ratio: float = Field(0.1, ge=0, le=1)
     # Identity and liveness.
-    identity_min_similarity: float = Field(0.9, ge=-1, le=1)
+    identity_min_similarity: float = Field(0.93, ge=-1, le=1)
     still_min_motion: float = Field(0.1, ge=0)
     planar_min_parallax: float = Field(0.08, ge=0)
     yaw_turn: float = Field(0.25, gt=0)
@@ -55,11 +55,11 @@ class Enrollment(Section):
     max_extra_moves: int = Field(2, ge=0)
     # Speech and voice.
     digits_max_edit_distance: int = Field(2, ge=0)
-    voice_min_similarity: float = Field(0.7, ge=-1, le=1)
+    voice_min_similarity: float = Field(0.65, ge=-1, le=1)
     # Replay and duplicates.
     replay_max_hamming: int = Field(31, ge=0, le=256)
     replay_min_frame_ratio: float = Field(0.5, gt=0, le=1)
-    duplicate_min_similarity: float = Field(0.9, ge=-1, le=1)
+    duplicate_min_similarity: float = Field(0.93, ge=-1, le=1)
 
 
 class Consent(Section):

@@ -310,18 +310,20 @@ class LikenessMatch:
     score: float
 
 
+def _known_likeness(name: str, code: str, best: LikenessMatch | None, policy: Enrollment) -> CheckResult:
+    threshold = policy.duplicate_min_similarity
+    ok = best is None or best.score < threshold
+    return _result(name, ok, best.score if best else None, threshold, code)
+
+
 def check_protected(best: LikenessMatch | None, policy: Enrollment) -> CheckResult:
     """The face is not one of the policy's protected people (public figures)."""
-    score = best.score if best else None
-    ok = best is None or best.score < policy.duplicate_min_similarity
-    return _result("protected_person", ok, score, policy.duplicate_min_similarity, "protected_person")
+    return _known_likeness("protected_person", "protected_person", best, policy)
 
 
 def check_duplicate(best: LikenessMatch | None, policy: Enrollment) -> CheckResult:
     """The face is not another subject's verified cameo."""
-    score = best.score if best else None
-    ok = best is None or best.score < policy.duplicate_min_similarity
-    return _result("duplicate", ok, score, policy.duplicate_min_similarity, "face_already_enrolled")
+    return _known_likeness("duplicate", "face_already_enrolled", best, policy)
 
 
 # Review outcomes: everything else passed, but a human must look before the cameo is usable.

@@ -56,12 +56,9 @@ def create_cameo(
         owner_id=principal.subject_id,
         permission=policy.policy.consent.default_permission,
     )
-    challenge = _issue_challenge(conn, policy=policy.policy.enrollment, cameo_id=cameo.id, now=clock())
-    audit.record(
-        conn, actor=principal, action="cameos.create", policy_version=policy.version,
-        subject_id=cameo.owner_id, target_kind="cameo", target_id=cameo.id,
-        details={"challenge_id": str(challenge.id)},
-    )  # fmt: skip
+    challenge = _issue_challenge(
+        conn, policy=policy, principal=principal, cameo=cameo, now=clock(), action="create"
+    )
     return cameo, challenge
 
 
@@ -72,13 +69,9 @@ def new_challenge(
     cameo = _owned_cameo(conn, principal, cameo_id, for_update=True)
     if cameo.status not in CAPTURABLE:
         raise Conflict(f"the cameo is {cameo.status}", code="cameo_not_capturable")
-    challenge = _issue_challenge(conn, policy=policy.policy.enrollment, cameo_id=cameo.id, now=clock())
-    audit.record(
-        conn, actor=principal, action="cameos.challenge", policy_version=policy.version,
-        subject_id=cameo.owner_id, target_kind="cameo", target_id=cameo.id,
-        details={"challenge_id": str(challenge.id)},
-    )  # fmt: skip
-    return challenge
+    return _issue_challenge(
+        conn, policy=policy, principal=principal, cameo=cameo, now=clock(), action="challenge"
+    )
 
 
 def random_moves(n: int) -> list[str]:
@@ -91,17 +84,30 @@ def random_moves(n: int) -> list[str]:
 
 
 def _issue_challenge(
-    conn: Conn, *, policy: Enrollment, cameo_id: uuid.UUID, now: datetime
+    conn: Conn,
+    *,
+    policy: ActivePolicy,
+    principal: Principal,
+    cameo: store.CameoRow,
+    now: datetime,
+    action: str,
 ) -> checks.ChallengeRow:
-    digits = "".join(secrets.choice("0123456789") for _ in range(policy.digits))
-    return store.insert_challenge(
+    """Store a new challenge for `cameo` and audit it as `cameos.<action>`."""
+    e = policy.policy.enrollment
+    challenge = store.insert_challenge(
         conn,
         challenge_id=uuid.uuid4(),
-        cameo_id=cameo_id,
-        moves=random_moves(policy.head_moves),
-        digits=digits,
-        expires_at=now + timedelta(seconds=policy.challenge_ttl_seconds),
+        cameo_id=cameo.id,
+        moves=random_moves(e.head_moves),
+        digits="".join(secrets.choice("0123456789") for _ in range(e.digits)),
+        expires_at=now + timedelta(seconds=e.challenge_ttl_seconds),
     )
+    audit.record(
+        conn, actor=principal, action=f"cameos.{action}", policy_version=policy.version,
+        subject_id=cameo.owner_id, target_kind="cameo", target_id=cameo.id,
+        details={"challenge_id": str(challenge.id)},
+    )  # fmt: skip
+    return challenge
 
 
 def _owned_cameo(
@@ -188,9 +194,10 @@ def capture(
     sha = hashlib.sha256(data).hexdigest()
     results.append(checks.check_replay_bytes(store.sha256_seen(conn, sha)))
     hashes = _fingerprints(frames)
-    results.append(
-        checks.check_replay_near_duplicate(_matched_ratio(hashes, store.all_fingerprints(conn), e), e)
-    )
+    # A retry on the same cameo is compared byte for byte only: the same person re-recording in
+    # the same room may look alike frame for frame, and the fresh challenge catches a replay.
+    others = store.other_fingerprints(conn, cameo.id)
+    results.append(checks.check_replay_near_duplicate(_matched_ratio(hashes, others, e), e))
 
     model_ids: dict[str, str] = {}
     crops: list[np.ndarray] = []

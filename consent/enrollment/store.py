@@ -124,10 +124,12 @@ def sha256_seen(conn: Conn, sha256: str) -> bool:
     return row is not None
 
 
-def all_fingerprints(conn: Conn) -> list[tuple[uuid.UUID, bytes]]:
-    """Every stored frame hash (a linear scan: fine for thousands of captures; a FAISS binary
-    index is the seam past that, see docs/ENROLLMENT.md)."""
-    rows = conn.execute("SELECT capture_id, pdq FROM enrollment_fingerprints").fetchall()
+def other_fingerprints(conn: Conn, cameo_id: uuid.UUID) -> list[tuple[uuid.UUID, bytes]]:
+    """Every stored frame hash of other cameos' captures (a linear scan: fine for thousands of
+    captures; a FAISS binary index is the seam past that, see docs/ENROLLMENT.md)."""
+    rows = conn.execute(
+        "SELECT capture_id, pdq FROM enrollment_fingerprints WHERE cameo_id <> %(cameo)s", {"cameo": cameo_id}
+    ).fetchall()
     return [(r["capture_id"], bytes(r["pdq"])) for r in rows]
 
 

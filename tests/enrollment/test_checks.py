@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -26,7 +27,8 @@ def _face(yaw: float = 0.0, pitch: float = 0.5, dx: float = 0.0, nose_depth: flo
     from the eye line to the mouth line."""
     eyes_y, mouth_y = 40.0, 80.0
     marks = np.array(
-        [[30 + dx, eyes_y], [70 + dx, eyes_y], [50 + dx + 40 * yaw * nose_depth, eyes_y + pitch * (mouth_y - eyes_y)],
+        [[30 + dx, eyes_y], [70 + dx, eyes_y],
+         [50 + dx + 40 * yaw * nose_depth, eyes_y + pitch * (mouth_y - eyes_y)],
          [35 + dx, mouth_y], [65 + dx, mouth_y]],
         np.float32,
     )  # fmt: skip
@@ -101,7 +103,7 @@ def test_edit_distance_and_random_moves() -> None:
     assert checks.edit_distance("305172", "") == 6
     for _ in range(50):
         moves = random_moves(4)
-        assert len(moves) == 4 and all(a != b for a, b in zip(moves, moves[1:], strict=False))
+        assert len(moves) == 4 and all(a != b for a, b in itertools.pairwise(moves))
 
 
 @pytest.fixture(params=["real", "fake"])

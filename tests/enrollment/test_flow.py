@@ -12,7 +12,7 @@ from consent import templates
 from gate.db import connect
 from gate.web import AppContext
 from perception.fakes import FakeSpeech
-from policies.service import PolicyHolder, parse
+from policies.service import ActivePolicy, PolicyHolder
 from tests.conftest import KeyMaker
 from tests.enrollment import media as M
 from tests.enrollment.conftest import Captures, start_enrollment, upload
@@ -110,10 +110,10 @@ def test_hostile_uploads_are_refused_and_nothing_is_stored(
         if status:
             assert (r.status_code, r.json()["code"]) == (status, code), name
     # Oversized: a policy whose capture limit is smaller than the real capture.
-    small = ctx.policies.current.source.replace(
-        "keep_capture: until_verified", "keep_capture: until_verified\n  capture_max_bytes: 100000"
-    )
-    ctx.policies = PolicyHolder(parse(small))
+    active = ctx.policies.current
+    e = active.policy.enrollment.model_copy(update={"capture_max_bytes": 100_000})
+    small = active.policy.model_copy(update={"enrollment": e})
+    ctx.policies = PolicyHolder(ActivePolicy(small, active.sha256, active.source))
     r = upload(fake_client, who, genuine)
     assert (r.status_code, r.json()["code"]) == (413, "payload_too_large")
     assert _count(db_url, "enrollment_captures") == 0 and _count(db_url, "enrollment_fingerprints") == 0
@@ -178,3 +178,24 @@ def test_deleting_a_cameo_purges_templates_captures_and_hashes_and_is_audited(
         entry = c.execute("SELECT details FROM audit_log WHERE action = 'cameos.delete'").fetchone()
         assert entry is not None and entry["details"]["purged"]["templates"] == 1
     assert fake_client.get(f"/v1/cameos/{who.cameo_id}", headers=who.headers).status_code == 404
+
+
+def test_a_near_duplicate_is_a_replay_across_cameos_but_not_a_retry_of_the_same_cameo(
+    fake_client: TestClient,
+    make_key: KeyMaker,
+    db_url: str,
+    tmp_path,  # type: ignore[no-untyped-def]
+) -> None:
+    first = tmp_path / "first.mp4"
+    first.write_bytes(_tiny_capture(tmp_path))
+    copy = M.reencoded(first, tmp_path / "copy.mp4").read_bytes()
+    who = start_enrollment(fake_client, make_key, db_url)
+    assert upload(fake_client, who, first.read_bytes()).json()["status"] == "rejected"  # no face
+    retry = fake_client.post(f"/v1/cameos/{who.cameo_id}/challenge", headers=who.headers).json()
+    same = upload(fake_client, who, copy, challenge_id=retry["id"]).json()
+    assert [c["passed"] for c in same["verification"]["checks"][:3]] == [True, True, True]
+    other = start_enrollment(fake_client, make_key, db_url)
+    recopy = tmp_path / "recopy.mp4"
+    M._ffmpeg(["-i", str(first), "-crf", "30"], recopy)
+    body = upload(fake_client, other, recopy.read_bytes()).json()
+    assert body["verification"]["reason"] == "capture_near_duplicate", body

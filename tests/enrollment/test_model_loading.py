@@ -98,8 +98,8 @@ def test_ecapa_loads_from_a_local_directory(tmp_path: Path) -> None:
     ("settings", "loader", "setting"),
     [
         ({"face_embedder": "facenet"}, faces.load_embedder, "CAMEOGATE_FACENET_WEIGHTS"),
-        ({"face_embedder": "facenet", "facenet_weights": Path("/nonexistent/vggface2.pt")}, faces.load_embedder,
-         "CAMEOGATE_FACENET_WEIGHTS"),
+        ({"face_embedder": "facenet", "facenet_weights": Path("/nonexistent/vggface2.pt")},
+         faces.load_embedder, "CAMEOGATE_FACENET_WEIGHTS"),
         ({"voice_embedder": "ecapa"}, voices.load_embedder, "CAMEOGATE_ECAPA_DIR"),
         ({"voice_embedder": "ecapa", "ecapa_dir": Path("/nonexistent/ecapa")}, voices.load_embedder,
          "CAMEOGATE_ECAPA_DIR"),
