@@ -218,7 +218,7 @@ def _unconsented_faces(run: Run, conn: Conn, frames: list[tuple[float, np.ndarra
         for t in templates.load(conn, keyring, owner_kind="cameo", owner_ref=cid, kind="face")
     ]
     gallery = np.vstack(consented) if consented else np.zeros((0, models.face_embedder.dim), np.float32)
-    threshold = run.policy.policy.generation.input_face_threshold
+    threshold = run.policy.policy.safety.face_match_threshold
     strangers = 0
     for _, frame in frames:
         faces = models.face_detector.detect(frame)

@@ -26,6 +26,12 @@ def start(ctx: AppContext, *, warm: bool = True) -> None:
         try:
             for name in WARM:
                 getattr(registry, name)
+            # MTCNN builds its CPU kernels on the first frames it sees (15-25 s once per process,
+            # docs/ENROLLMENT.md): pay that here, not in the first request.
+            import numpy as np
+
+            frame = np.random.default_rng(0).integers(0, 255, (720, 1280, 3), dtype=np.uint8)
+            registry.face_detector.detect(frame)
             state["status"] = None
         except Exception as exc:  # a configured production model is missing or broken
             log.exception("loading models failed")

@@ -111,7 +111,7 @@ class Safety(Section):
     scene_change_threshold: float = Field(0.25, gt=0)  # mean abs difference of 32×18 thumbnails (0-1)
     max_scan_frames: int = Field(60, ge=1)
     likeness_max_frames: int = Field(8, ge=1)  # frames of a video checked for faces
-    face_match_threshold: float = Field(0.92, ge=-1, le=1)  # dlib cosine, measured in docs/SAFETY.md
+    face_match_threshold: float = Field(0.93, ge=-1, le=1)  # dlib cosine, eval/enrollment.py
     voice_match_threshold: float = Field(0.77, ge=-1, le=1)  # Resemblyzer cosine, measured
     uncovered_likeness: Literal["block", "flag"] = "block"
 
@@ -153,9 +153,6 @@ class Generation(Section):
     lease_seconds: float = Field(30.0, gt=1)  # a worker silent this long loses its job
     heartbeat_seconds: float = Field(5.0, gt=0)
     frame_scan_fps: float = Field(1.0, gt=0)  # output frames scanned per second of video
-    # Cosine similarity (dlib 128-d) above which a face in an input is taken to be a consented
-    # cameo; same-person pairs in shared/data score ~0.95, different people ~0.80.
-    input_face_threshold: float = Field(0.92, gt=0, le=1)
 
 
 # --- policies/ (issue 8): quotas, age bands, protected people, blocked content categories ---------

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, File, Form, UploadFile
 
 from consent.enrollment import service
 from consent.enrollment.schemas import CameoOut, CaptureOut, ChallengeOut, Purged, VerificationOut
+from consent.lifecycle import revocation_hooks
 from gate.auth import Allow, Principal
 from gate.media import read_upload
 from gate.web import Ctx, CurrentPolicy, DbConn
@@ -75,5 +76,12 @@ def delete_cameo(
     cameo_id: uuid.UUID, conn: DbConn, principal: OwnerOrAdmin, policy: CurrentPolicy, ctx: Ctx
 ) -> Purged:
     """Purge the cameo's templates, kept captures and frame hashes now; the audit log records it."""
-    purged = service.delete(conn, policy=policy, principal=principal, media=ctx.store, cameo_id=cameo_id)
+    purged = service.delete(
+        conn,
+        policy=policy,
+        principal=principal,
+        media=ctx.store,
+        cameo_id=cameo_id,
+        hooks=revocation_hooks(ctx),
+    )
     return Purged(cameo_id=cameo_id, **purged)

@@ -12,16 +12,18 @@ import hashlib
 import secrets
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import cv2
 import numpy as np
 
+from consent import service as consent_service
 from consent import templates
 from consent.enrollment import checks, store
 from consent.enrollment.checks import CheckResult, LikenessMatch, Observation
+from consent.service import RevocationHook
 from gate import audit
 from gate.auth import Principal
 from gate.crypto import Keyring
@@ -486,11 +488,19 @@ def status(conn: Conn, *, principal: Principal, cameo_id: uuid.UUID) -> CameoSta
 
 
 def delete(
-    conn: Conn, *, policy: ActivePolicy, principal: Principal, media: ContentStore, cameo_id: uuid.UUID
+    conn: Conn,
+    *,
+    policy: ActivePolicy,
+    principal: Principal,
+    media: ContentStore,
+    cameo_id: uuid.UUID,
+    hooks: Sequence[RevocationHook] = (),
 ) -> dict[str, int]:
     """Purge templates, kept captures and frame hashes at once; the cameo row stays as 'deleted'
-    so clips and audit entries that name it still resolve."""
+    so clips and audit entries that name it still resolve. Deleting is the strongest revocation:
+    outstanding tokens die and in-flight jobs using the cameo are cancelled (`hooks`)."""
     cameo = _owned_cameo(conn, principal, cameo_id, for_update=True)
+    consent_service.revoke(conn, cameo_ids=[cameo.id], hooks=hooks)
     purged = {
         "templates": templates.purge(conn, owner_kind="cameo", owner_ref=cameo.id),
         "captures": _delete_kept_media(conn, media, cameo.id),

@@ -264,3 +264,21 @@ def test_a_remix_carries_its_co_owners_and_needs_their_consent_again(
     report = provenance.verify_media(conn, signer=signer(gate_ctx), store=gate_ctx.store, data=media)
     assert report.validation_state == "Trusted"
     assert any(source["clip_id"] in line for line in report.assertions), report.assertions  # the ingredient
+
+
+def test_deleting_a_cameo_cancels_queued_jobs_that_feature_it(
+    api: TestClient, platform: dict[str, str], enrolled: Callable[..., Person], requester: Person
+) -> None:
+    alice = enrolled("obama/2.jpg", permission="everyone")
+    token = consent_token(api, platform, requester.subject_id, [alice.cameo_id], "a picnic")
+    accepted = _submit(
+        api,
+        platform,
+        requester=requester.subject_id,
+        prompt="a picnic",
+        cameo_ids=[alice.cameo_id],
+        consent_token=token,
+    )
+    assert api.delete(f"/v1/cameos/{alice.cameo_id}", headers=alice.headers).status_code == 200
+    job = _job(api, platform, accepted["job_id"])
+    assert (job["state"], job["error_code"]) == ("cancelled", "consent_revoked")
