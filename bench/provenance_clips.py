@@ -104,7 +104,9 @@ def signed_sources(out_dir: Path, count: int, *, seconds: float = 2.0) -> list[P
     stills = _stills()
     i = 0
     while len(paths) < count:
-        img = cv2.cvtColor(cv2.imread(str(stills[i % len(stills)])), cv2.COLOR_BGR2RGB)
+        bgr = cv2.imread(str(stills[i % len(stills)]))
+        assert bgr is not None
+        img = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
         p = out_dir / f"still_{i}.mp4"
         paths.append(_encode(p, ken_burns(img, seconds=seconds, rng=rng), tone=float(rng.uniform(200, 900))))
         i += 1

@@ -207,7 +207,7 @@ def sign_clip(
             width=info.width,
             height=info.height,
             workdir=work,
-            thumbs_every=prov.fingerprint_every_seconds,
+            thumbs_every=1 / prov.fingerprint_reference_fps,
         )
         ing = None
         if ingredient:
@@ -221,7 +221,9 @@ def sign_clip(
         active = reader.get_active_manifest() or {}
     label = str(active.get("label", ""))
     digest = store.put(data)
-    print_ = fp.compute(thumbs[: prov.fingerprint_max_frames], min_quality=prov.fingerprint_min_quality)
+    print_ = fp.compute(
+        thumbs[: prov.fingerprint_max_reference_frames], min_quality=prov.fingerprint_min_quality
+    )
     db.insert_watermark(conn, clip_id=clip_id, payload=payload, algorithm=WATERMARK_ALG)
     db.insert_manifest(
         conn,

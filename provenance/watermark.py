@@ -175,7 +175,7 @@ def apply(
         )
     raw = np.fromfile(thumbs, dtype=np.uint8)
     frames = raw[: raw.size - raw.size % (tw * th * 3)].reshape(-1, th, tw, 3)
-    return [(round(i * thumbs_every, 3), frames[i]) for i in range(len(frames))]
+    return [(round(i * thumbs_every, 3), np.ascontiguousarray(frames[i])) for i in range(len(frames))]
 
 
 def decode(frames: list[np.ndarray], *, secret: bytes, params: MarkParams, search: bool = True) -> Decoded:
