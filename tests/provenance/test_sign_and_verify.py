@@ -289,3 +289,40 @@ def test_signing_a_clip_twice_is_a_conflict(
             features_cameos=False,
             remix_of=None,
         )
+
+
+def test_a_webm_copy_has_no_manifest_but_is_traced_by_its_watermark(
+    sign: Sign,
+    real_segment: Path,
+    conn: Conn,
+    signer: ManifestSigner,
+    content: ContentStore,
+    policy: ActivePolicy,
+    tmp_path: Path,
+) -> None:
+    signed = sign(real_segment)
+    copy = tmp_path / "copy.webm"
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-loglevel",
+            "error",
+            "-y",
+            "-i",
+            str(signed.path),
+            "-c:v",
+            "libvpx",
+            "-deadline",
+            "realtime",
+            "-cpu-used",
+            "8",
+            "-b:v",
+            "600k",
+            "-an",
+            str(copy),
+        ],
+        check=True,
+    )
+    report = verify(conn, signer, content, policy, copy.read_bytes())
+    assert not report.manifest_present and report.validation_state is None
+    assert report.recovery and report.recovery.clip_id == signed.clip_id
