@@ -154,7 +154,7 @@ def apply(
         "[1:v]format=gray,format=yuv420p[p];"
         "[v][p]blend=c0_mode=grainmerge:c1_mode=normal:c1_opacity=1:c2_mode=normal:c2_opacity=1:eof_action=repeat[m];"
         f"[m][2:v]overlay=x='{x}':y='{y}':format=auto:eof_action=repeat:shortest=0,format=yuv420p,split=2[out][s];"
-        f"[s]fps={1 / thumbs_every:.6f},scale={tw}:{th},format=rgb24[t]"
+        f"[s]fps={1 / thumbs_every:.6f},scale={tw}:{th}:flags=fast_bilinear,format=rgb24[t]"
     )
     cmd = [
         _ffmpeg(), "-hide_banner", "-loglevel", "error", "-nostdin", "-y",
