@@ -8,7 +8,6 @@ back — and how often an unrelated, never-signed clip is wrongly matched.
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 import tempfile
 import time
@@ -18,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.provenance_clips import signed_sources, unrelated
+from bench.provenance_clips import ffmpeg, signed_sources, unrelated
 from gate.db import Conn, connect
 from gate.media import ContentStore
 from gate.settings import Settings
@@ -40,26 +39,19 @@ ATTACKS = {
 
 def attack(src: Path, dest: Path, args: list[str]) -> Path:
     # -map_metadata -1 and a re-encode drop the C2PA manifest box along with every other metadata.
-    subprocess.run(
-        [
-            "ffmpeg",
-            "-loglevel",
-            "error",
-            "-y",
-            "-i",
-            str(src),
-            *args,
-            "-map_metadata",
-            "-1",
-            "-c:v",
-            "libx264",
-            "-preset",
-            "veryfast",
-            "-c:a",
-            "aac",
-            str(dest),
-        ],
-        check=True,
+    ffmpeg(
+        "-i",
+        str(src),
+        *args,
+        "-map_metadata",
+        "-1",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "veryfast",
+        "-c:a",
+        "aac",
+        str(dest),
     )
     return dest
 
