@@ -18,6 +18,11 @@ DATA = PROJECT_ROOT.parent / "shared" / "data"
 W, H, FPS = 1280, 720, 24
 
 
+def ffmpeg(*args: str) -> None:
+    """Run the ffmpeg CLI quietly (overwriting outputs); raises when it fails."""
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-y", *args], check=True)
+
+
 def _stills() -> list[Path]:
     return sorted(p for p in (DATA / "faces").rglob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
 
@@ -66,45 +71,43 @@ def ken_burns(image: np.ndarray, *, seconds: float, rng: np.random.Generator) ->
     return frames
 
 
+def real_video_720p(path: Path, *, start: float, seconds: float) -> Path:
+    """A segment of the real video scaled to 1280x720, H.264 + AAC."""
+    ffmpeg(
+        "-ss",
+        f"{start}",
+        "-t",
+        f"{seconds}",
+        "-i",
+        str(DATA / "video" / "short_hamilton_clip.mp4"),
+        "-vf",
+        f"scale={W}:{H}",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "veryfast",
+        "-crf",
+        "18",
+        "-c:a",
+        "aac",
+        str(path),
+    )
+    return path
+
+
 def signed_sources(out_dir: Path, count: int, *, seconds: float = 2.0) -> list[Path]:
     """`count` natural clips: Ken Burns over the face photos (two paths each) and real-video segments."""
     out_dir.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(7)
     paths: list[Path] = []
-    video = DATA / "video" / "short_hamilton_clip.mp4"
     for k, start in enumerate(np.arange(0.0, 8.0, seconds)):
-        p = out_dir / f"video_{k}.mp4"
-        subprocess.run(
-            [
-                "ffmpeg",
-                "-loglevel",
-                "error",
-                "-y",
-                "-ss",
-                f"{start}",
-                "-t",
-                f"{seconds}",
-                "-i",
-                str(video),
-                "-vf",
-                f"scale={W}:{H}",
-                "-c:v",
-                "libx264",
-                "-preset",
-                "veryfast",
-                "-crf",
-                "18",
-                "-c:a",
-                "aac",
-                str(p),
-            ],
-            check=True,
-        )
-        paths.append(p)
+        paths.append(real_video_720p(out_dir / f"video_{k}.mp4", start=float(start), seconds=seconds))
     stills = _stills()
     i = 0
     while len(paths) < count:
-        img = cv2.cvtColor(cv2.imread(str(stills[i % len(stills)])), cv2.COLOR_BGR2RGB)
+        bgr = cv2.imread(str(stills[i % len(stills)]))
+        assert bgr is not None
+        img = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
         p = out_dir / f"still_{i}.mp4"
         paths.append(_encode(p, ken_burns(img, seconds=seconds, rng=rng), tone=float(rng.uniform(200, 900))))
         i += 1
@@ -140,36 +143,29 @@ def unrelated(out_dir: Path, count: int, *, seconds: float = 2.0) -> list[Path]:
             h3=f"{int(rng.integers(0, 1 << 24)):06x}",
         )
         p = out_dir / f"unrelated_{i}.mp4"
-        subprocess.run(
-            [
-                "ffmpeg",
-                "-loglevel",
-                "error",
-                "-y",
-                "-f",
-                "lavfi",
-                "-i",
-                spec,
-                "-f",
-                "lavfi",
-                "-i",
-                f"sine=frequency={int(rng.integers(200, 900))}",
-                "-t",
-                f"{seconds}",
-                "-vf",
-                f"scale={W}:{H},format=yuv420p",
-                "-c:v",
-                "libx264",
-                "-preset",
-                "veryfast",
-                "-crf",
-                "23",
-                "-c:a",
-                "aac",
-                "-shortest",
-                str(p),
-            ],
-            check=True,
+        ffmpeg(
+            "-f",
+            "lavfi",
+            "-i",
+            spec,
+            "-f",
+            "lavfi",
+            "-i",
+            f"sine=frequency={int(rng.integers(200, 900))}",
+            "-t",
+            f"{seconds}",
+            "-vf",
+            f"scale={W}:{H},format=yuv420p",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            "-crf",
+            "23",
+            "-c:a",
+            "aac",
+            "-shortest",
+            str(p),
         )
         paths.append(p)
     return paths

@@ -8,7 +8,6 @@ back — and how often an unrelated, never-signed clip is wrongly matched.
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 import tempfile
 import time
@@ -16,12 +15,17 @@ import uuid
 from collections import Counter
 from pathlib import Path
 
-from bench.provenance_clips import signed_sources, unrelated
-from gate.db import connect
+import numpy as np
+
+from bench.provenance_clips import ffmpeg, signed_sources, unrelated
+from gate.db import Conn, connect
 from gate.media import ContentStore
 from gate.settings import Settings
+from policies.schema import Provenance
 from policies.service import load_file
+from provenance import fingerprint as fp
 from provenance import service
+from provenance import store as db
 from provenance.signing import ManifestSigner
 from tests import pg
 
@@ -35,28 +39,39 @@ ATTACKS = {
 
 def attack(src: Path, dest: Path, args: list[str]) -> Path:
     # -map_metadata -1 and a re-encode drop the C2PA manifest box along with every other metadata.
-    subprocess.run(
-        [
-            "ffmpeg",
-            "-loglevel",
-            "error",
-            "-y",
-            "-i",
-            str(src),
-            *args,
-            "-map_metadata",
-            "-1",
-            "-c:v",
-            "libx264",
-            "-preset",
-            "veryfast",
-            "-c:a",
-            "aac",
-            str(dest),
-        ],
-        check=True,
+    ffmpeg(
+        "-i",
+        str(src),
+        *args,
+        "-map_metadata",
+        "-1",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "veryfast",
+        "-c:a",
+        "aac",
+        str(dest),
     )
     return dest
+
+
+def fingerprint_distances(
+    conn: Conn, path: Path, own: uuid.UUID | None, prov: Provenance
+) -> tuple[float, float]:
+    """(distance to its own clip, distance to the nearest other clip) by fingerprint alone."""
+    timed = service._frames(
+        path, every=prov.fingerprint_every_seconds, max_frames=prov.fingerprint_max_frames
+    )
+    query = fp.compute(timed, min_quality=prov.fingerprint_min_quality).hashes
+    own_d, other_d = 256.0, 256.0
+    for row in db.all_fingerprints(conn):
+        d = fp.clip_distance(query, np.frombuffer(row.hashes, dtype=np.uint8).reshape(-1, fp.HASH_BYTES))
+        if row.clip_id == own:
+            own_d = d
+        else:
+            other_d = min(other_d, d)
+    return own_d, other_d
 
 
 def main() -> int:
@@ -81,6 +96,10 @@ def main() -> int:
             print(f"made {len(sources)} + {len(others)} clips in {time.perf_counter() - t0:.0f}s", flush=True)
             hits: dict[str, Counter[str]] = {a: Counter() for a in ATTACKS}
             misses: dict[str, list[str]] = {a: [] for a in ATTACKS}
+            own_dist: dict[str, list[float]] = {a: [] for a in ATTACKS}
+            other_dist: list[float] = []
+            sync_z: dict[str, list[float]] = {a: [] for a in ATTACKS}
+            prov = policy.policy.provenance
             with connect(url) as conn:
                 for i, src in enumerate(sources):
                     clip_id = uuid.uuid4()
@@ -108,6 +127,11 @@ def main() -> int:
                             conn, signer=signer, store=store, data=copy.read_bytes(), policy=policy
                         )
                         rec = report.recovery
+                        if report.watermark:
+                            sync_z[name].append(report.watermark.sync_z)
+                        own_d, other_d = fingerprint_distances(conn, copy, clip_id, prov)
+                        own_dist[name].append(own_d)
+                        other_dist.append(other_d)
                         if rec and rec.clip_id == clip_id and rec.manifest:
                             hits[name][rec.method] += 1
                         else:
@@ -116,10 +140,13 @@ def main() -> int:
                             )
                     print(f"  {i + 1}/{len(sources)} signed and attacked", flush=True)
                 false_hits = []
+                unrelated_z, unrelated_d = [], []
                 for path in others:
                     report = service.verify_media(
                         conn, signer=signer, store=store, data=path.read_bytes(), policy=policy
                     )
+                    unrelated_z.append(report.watermark.sync_z if report.watermark else 0.0)
+                    unrelated_d.append(fingerprint_distances(conn, path, None, prov)[1])
                     if report.recovery is not None:
                         false_hits.append(f"{path.name} → {report.recovery.method}")
             print()
@@ -133,12 +160,41 @@ def main() -> int:
                 for m in misses[name]:
                     print(f"    missed: {m}")
             print(f"false recoveries on {len(others)} unrelated clips: {len(false_hits)}")
+            print()
+            print(
+                "watermark sync z (threshold",
+                prov.min_sync_z,
+                ") and fingerprint distance (threshold",
+                prov.fingerprint_max_distance,
+                "), min / median / max:",
+            )
+            for name in ATTACKS:
+                print(f"  {name:<14} z {_mmm(sync_z[name])}   own-clip PDQ distance {_mmm(own_dist[name])}")
+            print(f"  attacked copies, nearest other signed clip PDQ distance {_mmm(other_dist)}")
+            print(f"  unrelated clips: z {_mmm(unrelated_z)}")
+            print(f"  unrelated clips: nearest signed clip PDQ distance {_mmm(unrelated_d)}")
+            print("fingerprint alone (no watermark) would recover:")
+            for name in ATTACKS:
+                alone = sum(
+                    1
+                    for own, other in zip(
+                        own_dist[name], other_dist[list(ATTACKS).index(name) :: len(ATTACKS)], strict=True
+                    )
+                    if own <= prov.fingerprint_max_distance and other - own >= 8
+                )
+                print(f"  {name:<14} {alone}/{len(sources)}")
             for f in false_hits:
                 print(f"    {f}")
             print(f"total {time.perf_counter() - t0:.0f}s")
     finally:
         pg.drop(admin, dbname)
     return 0
+
+
+def _mmm(xs: list[float]) -> str:
+    if not xs:
+        return "-"
+    return f"{min(xs):.1f} / {float(np.median(xs)):.1f} / {max(xs):.1f}"
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ import time
 import uuid
 from pathlib import Path
 
-from bench.provenance_clips import DATA
+from bench.provenance_clips import real_video_720p
 from gate.db import connect
 from gate.media import ContentStore
 from gate.settings import Settings
@@ -23,35 +23,6 @@ from policies.service import load_file
 from provenance import service
 from provenance.signing import ManifestSigner
 from tests import pg
-
-
-def make_source(path: Path) -> Path:
-    """10 s of the real video at 1280x720, H.264 + AAC."""
-    subprocess.run(
-        [
-            "ffmpeg",
-            "-loglevel",
-            "error",
-            "-y",
-            "-i",
-            str(DATA / "video" / "short_hamilton_clip.mp4"),
-            "-t",
-            "10",
-            "-vf",
-            "scale=1280:720",
-            "-c:v",
-            "libx264",
-            "-preset",
-            "veryfast",
-            "-crf",
-            "18",
-            "-c:a",
-            "aac",
-            str(path),
-        ],
-        check=True,
-    )
-    return path
 
 
 def plain_reencode(src: Path, dest: Path, *, preset: str, crf: int) -> None:
@@ -100,7 +71,7 @@ def main() -> int:
             store = ContentStore(settings.media_dir)
             policy = load_file(settings.policy_file)
             prov = policy.policy.provenance
-            src = make_source(work / "source.mp4")
+            src = real_video_720p(work / "source.mp4", start=0.0, seconds=10.0)
             plain, ours, signed_path = [], [], work / "signed_0.mp4"
             with connect(url) as conn:
                 # Alternate the two so load from other processes hits both alike.

@@ -137,9 +137,12 @@ class Provenance(Section):
     max_payload_bit_errors: int = Field(3, ge=0, le=6)
     # Fingerprint (PDQ of sampled frames): a query matches a clip when the median over query frames
     # of the best PDQ distance is at most max_distance (of 256 bits) and the runner-up is farther.
+    # The stored side is dense (every 1/reference_fps s) so any query frame has a near neighbour.
+    fingerprint_reference_fps: float = Field(12.0, gt=0, le=60)
+    fingerprint_max_reference_frames: int = Field(720, ge=1, le=5000)
     fingerprint_every_seconds: float = Field(0.5, gt=0)
     fingerprint_max_frames: int = Field(60, ge=1, le=600)
-    fingerprint_max_distance: int = Field(70, ge=0, le=256)
+    fingerprint_max_distance: int = Field(48, ge=0, le=256)
     fingerprint_min_quality: int = Field(30, ge=0, le=100)
     # Verify uploads.
     verify_max_bytes: int = Field(200_000_000, gt=0)

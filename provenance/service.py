@@ -207,7 +207,7 @@ def sign_clip(
             width=info.width,
             height=info.height,
             workdir=work,
-            thumbs_every=prov.fingerprint_every_seconds,
+            thumbs_every=1 / prov.fingerprint_reference_fps,
         )
         ing = None
         if ingredient:
@@ -221,7 +221,9 @@ def sign_clip(
         active = reader.get_active_manifest() or {}
     label = str(active.get("label", ""))
     digest = store.put(data)
-    print_ = fp.compute(thumbs[: prov.fingerprint_max_frames], min_quality=prov.fingerprint_min_quality)
+    print_ = fp.compute(
+        thumbs[: prov.fingerprint_max_reference_frames], min_quality=prov.fingerprint_min_quality
+    )
     db.insert_watermark(conn, clip_id=clip_id, payload=payload, algorithm=WATERMARK_ALG)
     db.insert_manifest(
         conn,
@@ -401,8 +403,12 @@ def verify_media(
     if sniff(data) != "video":
         raise UnsupportedMedia("verify accepts MP4, MOV or WebM video", code="not_a_video")
     _refuse_truncated(data)
-    probe_video(data, active_policy.policy.uploads)
-    state, manifest, codes, _error = _read_manifest(signer, data)
+    info = probe_video(data, active_policy.policy.uploads)
+    # C2PA is embedded in ISO-BMFF (MP4/MOV) here; a WebM copy has no manifest to read.
+    if info.container.startswith("mov,mp4"):
+        state, manifest, codes, _error = _read_manifest(signer, data)
+    else:
+        state, manifest, codes = None, {}, StatusCodes()
     manifest_id = manifest.get("label")
     report: dict[str, Any] = {
         "manifest_present": state is not None,
@@ -467,6 +473,12 @@ def verify_media(
             f"Signed by cameogate: clip {stored.clip_id}, manifest {stored.manifest_label}, state {state}."
         )
         return VerifyReport(verdict=verdict, summary=summary, **report)
+    if state == "Trusted":
+        return VerifyReport(
+            verdict="trusted",
+            summary="A trusted C2PA manifest from a cameogate certificate, for a clip not in this store.",
+            **report,
+        )
     if state == "Valid":
         return VerifyReport(
             verdict="valid_untrusted",

@@ -8,7 +8,6 @@ import datetime as dt
 import hashlib
 import json
 import logging
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -246,7 +245,6 @@ class ManifestSigner:
         self.pseudonym_key = pseudonym_key
         self.anchors = list(dict.fromkeys(anchors))
         self.tsa_url = tsa_url
-        self._lock = threading.Lock()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ManifestSigner:
@@ -270,16 +268,6 @@ class ManifestSigner:
     @property
     def fingerprint(self) -> str:
         return self._identity.fingerprint
-
-    def rotate(self, identity: Identity, extra_anchors: list[bytes] = ()) -> None:  # type: ignore[assignment]
-        """Switch to a new signing identity; anchors only ever grow."""
-        with self._lock:
-            self._identity = identity
-            self.anchors = list(dict.fromkeys([*self.anchors, *extra_anchors]))
-
-    def trust_anchor(self, root_pem: bytes) -> None:
-        with self._lock:
-            self.anchors = list(dict.fromkeys([*self.anchors, root_pem]))
 
     def _c2pa_signer(self) -> c2pa.Signer:
         info = c2pa.C2paSignerInfo(

@@ -152,13 +152,13 @@ def apply(
     graph = (
         f"[0:v]scale={w}:{h},format=yuv420p[v];"
         "[1:v]format=gray,format=yuv420p[p];"
-        "[v][p]blend=all_mode=grainmerge:shortest=1[m];"
-        f"[m][2:v]overlay=x='{x}':y='{y}':format=auto:shortest=1,format=yuv420p,split=2[out][s];"
-        f"[s]fps={1 / thumbs_every:.6f},scale={tw}:{th},format=rgb24[t]"
+        "[v][p]blend=c0_mode=grainmerge:c1_mode=normal:c1_opacity=1:c2_mode=normal:c2_opacity=1:eof_action=repeat[m];"
+        f"[m][2:v]overlay=x='{x}':y='{y}':format=auto:eof_action=repeat:shortest=0,format=yuv420p,split=2[out][s];"
+        f"[s]fps={1 / thumbs_every:.6f},scale={tw}:{th}:flags=fast_bilinear,format=rgb24[t]"
     )
     cmd = [
         _ffmpeg(), "-hide_banner", "-loglevel", "error", "-nostdin", "-y",
-        "-i", str(source), "-loop", "1", "-i", str(pat_path), "-loop", "1", "-i", str(logo_path),
+        "-i", str(source), "-i", str(pat_path), "-i", str(logo_path),
         "-filter_complex", graph,
         "-map", "[out]", "-map", "0:a?",
         "-c:v", "libx264", "-preset", params.preset, "-crf", str(params.crf), "-pix_fmt", "yuv420p",
@@ -175,7 +175,7 @@ def apply(
         )
     raw = np.fromfile(thumbs, dtype=np.uint8)
     frames = raw[: raw.size - raw.size % (tw * th * 3)].reshape(-1, th, tw, 3)
-    return [(round(i * thumbs_every, 3), frames[i]) for i in range(len(frames))]
+    return [(round(i * thumbs_every, 3), np.ascontiguousarray(frames[i])) for i in range(len(frames))]
 
 
 def decode(frames: list[np.ndarray], *, secret: bytes, params: MarkParams, search: bool = True) -> Decoded:

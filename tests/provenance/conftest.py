@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -16,7 +15,7 @@ from policies.service import ActivePolicy, load_file
 from provenance import service
 from provenance.signing import ManifestSigner, create_chain
 from tests.conftest import SHARED_DATA
-from tests.provenance.media import make_clip
+from tests.provenance.media import ffmpeg, make_clip
 
 
 @pytest.fixture(scope="session")
@@ -38,29 +37,22 @@ def other_clip(media_dir: Path) -> Path:
 def real_segment(media_dir: Path) -> Path:
     """Two seconds of the real video (640x360, H.264 + AAC)."""
     out = media_dir / "hamilton_2s.mp4"
-    subprocess.run(
-        [
-            "ffmpeg",
-            "-loglevel",
-            "error",
-            "-y",
-            "-ss",
-            "2",
-            "-t",
-            "2",
-            "-i",
-            str(SHARED_DATA / "video" / "short_hamilton_clip.mp4"),
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-crf",
-            "18",
-            "-c:a",
-            "aac",
-            str(out),
-        ],
-        check=True,
+    ffmpeg(
+        "-ss",
+        "2",
+        "-t",
+        "2",
+        "-i",
+        str(SHARED_DATA / "video" / "short_hamilton_clip.mp4"),
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-crf",
+        "18",
+        "-c:a",
+        "aac",
+        str(out),
     )
     return out
 

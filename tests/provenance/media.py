@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from fractions import Fraction
 from pathlib import Path
 
@@ -55,3 +56,8 @@ def make_clip(
             out.mux(a.encode(frame))
         out.mux(a.encode(None))
     return path
+
+
+def ffmpeg(*args: str) -> None:
+    """Run the ffmpeg CLI quietly (overwriting outputs); raises when it fails."""
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-y", *args], check=True)

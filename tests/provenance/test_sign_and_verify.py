@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import struct
-import subprocess
 import uuid
 from pathlib import Path
 
@@ -14,6 +13,7 @@ from provenance import service
 from provenance import store as db
 from provenance.signing import ManifestSigner
 from tests.provenance.conftest import Sign
+from tests.provenance.media import ffmpeg
 
 
 def top_level_boxes(data: bytes) -> list[tuple[str, int, int]]:
@@ -146,27 +146,20 @@ def test_a_stripped_reencoded_downscaled_cropped_copy_recovers_the_original_mani
     signed = sign(real_segment)
     sign(real_segment)  # a second clip of the same content: the watermark still tells them apart
     copy = tmp_path / "copy.mp4"
-    subprocess.run(
-        [
-            "ffmpeg",
-            "-loglevel",
-            "error",
-            "-y",
-            "-i",
-            str(signed.path),
-            "-vf",
-            "crop=iw*0.9:ih*0.9,scale=-2:240",
-            "-crf",
-            "28",
-            "-map_metadata",
-            "-1",
-            "-c:v",
-            "libx264",
-            "-c:a",
-            "aac",
-            str(copy),
-        ],
-        check=True,
+    ffmpeg(
+        "-i",
+        str(signed.path),
+        "-vf",
+        "crop=iw*0.9:ih*0.9,scale=-2:240",
+        "-crf",
+        "28",
+        "-map_metadata",
+        "-1",
+        "-c:v",
+        "libx264",
+        "-c:a",
+        "aac",
+        str(copy),
     )
     report = verify(conn, signer, content, policy, copy.read_bytes())
     assert not report.manifest_present
@@ -289,3 +282,33 @@ def test_signing_a_clip_twice_is_a_conflict(
             features_cameos=False,
             remix_of=None,
         )
+
+
+def test_a_webm_copy_has_no_manifest_but_is_traced_by_its_watermark(
+    sign: Sign,
+    real_segment: Path,
+    conn: Conn,
+    signer: ManifestSigner,
+    content: ContentStore,
+    policy: ActivePolicy,
+    tmp_path: Path,
+) -> None:
+    signed = sign(real_segment)
+    copy = tmp_path / "copy.webm"
+    ffmpeg(
+        "-i",
+        str(signed.path),
+        "-c:v",
+        "libvpx",
+        "-deadline",
+        "realtime",
+        "-cpu-used",
+        "8",
+        "-b:v",
+        "600k",
+        "-an",
+        str(copy),
+    )
+    report = verify(conn, signer, content, policy, copy.read_bytes())
+    assert not report.manifest_present and report.validation_state is None
+    assert report.recovery and report.recovery.clip_id == signed.clip_id
