@@ -324,20 +324,15 @@ def _sign(run: Run, rendered: Path, scan_digest: str) -> Any:
         owners = conn.execute(
             "SELECT DISTINCT owner_id FROM clip_coowners WHERE clip_id = %s ORDER BY owner_id", (job.clip_id,)
         ).fetchall()
-        signed = provenance.sign_clip(
-            conn,
-            signer=run.deps.signer,
-            store=run.deps.store,
-            policy=run.policy,
-            clip_id=job.clip_id,
-            source=rendered,
-            dest=dest,
-            creator_handle=None,
-            scan_digest=scan_digest,
-            coowner_ids=[r["owner_id"] for r in owners],
-            features_cameos=bool(job.cameo_ids),
-            remix_of=job.remix_of,
-        )
+        signed = provenance.signed_copy(conn, store=run.deps.store, clip_id=job.clip_id)
+        details["reused_earlier_signature"] = signed is not None
+        if signed is None:
+            signed = provenance.sign_clip(
+                conn, signer=run.deps.signer, store=run.deps.store, policy=run.policy, clip_id=job.clip_id,
+                source=rendered, dest=dest, creator_handle=None, scan_digest=scan_digest,
+                coowner_ids=[r["owner_id"] for r in owners], features_cameos=bool(job.cameo_ids),
+                remix_of=job.remix_of,
+            )  # fmt: skip
         details.update(signed=True, scan_digest=scan_digest)
     return signed
 

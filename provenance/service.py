@@ -152,6 +152,23 @@ def _frames(path: Path | bytes, *, every: float, max_frames: int) -> list[tuple[
     return list(iter_frames(path, every=every, max_frames=max_frames, pixel_format="gray"))
 
 
+def signed_copy(conn: Conn, *, store: ContentStore, clip_id: uuid.UUID) -> SignedClip | None:
+    """The signed file of a clip signed before, or None. A generation retried after its worker died
+    between signing and publishing reuses it instead of signing twice (which is refused)."""
+    manifest = db.get_manifest(conn, clip_id)
+    payload = db.get_watermark(conn, clip_id)
+    if manifest is None or payload is None or not store.exists(manifest.signed_sha256):
+        return None
+    return SignedClip(
+        clip_id=clip_id,
+        path=store.path(manifest.signed_sha256),
+        sha256=manifest.signed_sha256,
+        manifest_id=manifest.manifest_label,
+        watermark_payload=payload,
+        validation_state="Trusted",
+    )
+
+
 def sign_clip(
     conn: Conn,
     *,

@@ -282,3 +282,26 @@ def test_deleting_a_cameo_cancels_queued_jobs_that_feature_it(
     assert api.delete(f"/v1/cameos/{alice.cameo_id}", headers=alice.headers).status_code == 200
     job = _job(api, platform, accepted["job_id"])
     assert (job["state"], job["error_code"]) == ("cancelled", "consent_revoked")
+
+
+def test_a_job_retried_after_signing_reuses_its_signature(
+    api: TestClient, platform: dict[str, str], requester: Person, work: Callable[[], object], conn: Conn
+) -> None:
+    accepted = _submit(api, platform, requester=requester.subject_id, prompt="a slow river")
+    work()
+    first = api.get(f"/v1/clips/{accepted['clip_id']}/media", headers=platform).content
+    # What a worker dying between signing and publishing leaves: a signed clip still a draft, the
+    # job runnable again.
+    conn.execute(
+        "UPDATE clips SET status = 'draft', published_at = NULL WHERE id = %s", (accepted["clip_id"],)
+    )
+    conn.execute(
+        "UPDATE generation_jobs SET state = 'queued', lease_owner = NULL WHERE id = %s", (accepted["job_id"],)
+    )
+    conn.commit()
+    work()
+    job = _job(api, platform, accepted["job_id"])
+    assert job["state"] == "published" and job["attempts"] == 2
+    signing = [s for s in job["stages"] if s["stage"] == "watermark_sign"]
+    assert [s["details"]["reused_earlier_signature"] for s in signing] == [False, True]
+    assert api.get(f"/v1/clips/{accepted['clip_id']}/media", headers=platform).content == first
