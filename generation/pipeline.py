@@ -25,7 +25,7 @@ from consent import service as consent
 from consent import templates
 from gate import audit, outbox
 from gate.db import Conn
-from gate.media import ContentStore, decode_image, iter_frames, read_audio
+from gate.media import ContentStore
 from gate.settings import Settings
 from generation import service, store
 from generation.backends import GeneratorBackend, RenderRequest
@@ -151,46 +151,41 @@ def _prompt_scan(run: Run) -> None:
             raise JobBlocked("prompt_blocked", "the prompt matches a rights holder's opt-out")
 
 
+def _scan_media(run: Run, data: bytes, details: dict[str, Any]) -> tuple[safety.MediaScan, list[np.ndarray]]:
+    """safety's media scan over frames sampled as safety samples them (≥ 1 fps plus scene
+    changes) and the sound, with the job's cameos as the consented set."""
+    frames, audio = safety.decode_scan_media(data, policy=run.policy)
+    with run.deps.pool.connection() as conn:
+        scan = safety.scan_media(
+            conn,
+            policy=run.policy,
+            models=run.deps.models,
+            indexes=run.deps.indexes,
+            keyring=run.deps.settings.keyring(),
+            frames=frames,
+            audio=audio,
+            consented_cameo_ids=set(run.job.cameo_ids),
+        )
+    details.update(scan.to_dict())
+    return scan, [f for _, f in frames]
+
+
 def _input_scan(run: Run) -> list[np.ndarray]:
-    """IP in the input media, and people: every face in an input must be a consented cameo."""
-    job = run.job
-    if job.input_sha256 is None:
+    """IP in the input media, and people: every face in an input must be a consented cameo.
+    Returns the sampled frames, which the backend animates."""
+    if run.job.input_sha256 is None:
         return []
     with run.stage("input_scan", 0.1) as details:
-        data = run.deps.store.get(job.input_sha256)
-        limits = run.policy.policy.uploads
-        if job.input_kind == "image":
-            frames = [(0.0, decode_image(data, limits))]
-            audio = None
-        else:
-            frames = list(
-                iter_frames(data, every=1.0 / run.policy.policy.generation.frame_scan_fps, max_frames=120)
-            )
-            pcm = read_audio(data)
-            audio = pcm if pcm.size else None
-        with run.deps.pool.connection() as conn:
-            scan = safety.scan_media(
-                conn,
-                policy=run.policy,
-                models=run.deps.models,
-                indexes=run.deps.indexes,
-                keyring=run.deps.settings.keyring(),
-                frames=frames,
-                audio=audio,
-                consented_cameo_ids=set(job.cameo_ids),
-            )
-            details.update(scan.to_dict())
-            if scan.decision == "block":
-                raise JobBlocked(
-                    "input_blocked", "the input media matches an opt-out or an unconsented likeness"
-                )
-            strangers = _unconsented_faces(run, conn, frames)
+        scan, frames = _scan_media(run, run.deps.store.get(run.job.input_sha256), details)
+        if scan.decision == "block":
+            raise _media_block("input", scan)
+        strangers = _unconsented_faces(run, frames)
         details["unconsented_faces"] = strangers
         if strangers:
             raise JobBlocked(
                 "input_person_without_consent", "a person in the input media is not a consented cameo"
             )
-    return [f for _, f in frames]
+    return frames
 
 
 def _media_block(where: str, scan: safety.MediaScan) -> JobBlocked:
@@ -209,18 +204,21 @@ def _media_block(where: str, scan: safety.MediaScan) -> JobBlocked:
     return JobBlocked(f"{where}_ip_match", f"the {where} matches the opt-out of {', '.join(titles)}")
 
 
-def _unconsented_faces(run: Run, conn: Conn, frames: list[tuple[float, np.ndarray]]) -> int:
+def _unconsented_faces(run: Run, frames: list[np.ndarray]) -> int:
+    """Faces in the frames that match none of the job's consented cameos (strangers included:
+    a photoreal person nobody enrolled has not consented either)."""
     models = run.deps.models
     keyring = run.deps.settings.keyring()
-    consented = [
-        np.atleast_2d(t)
-        for cid in run.job.cameo_ids
-        for t in templates.load(conn, keyring, owner_kind="cameo", owner_ref=cid, kind="face")
-    ]
+    with run.deps.pool.connection() as conn:
+        consented = [
+            np.atleast_2d(t)
+            for cid in run.job.cameo_ids
+            for t in templates.load(conn, keyring, owner_kind="cameo", owner_ref=cid, kind="face")
+        ]
     gallery = np.vstack(consented) if consented else np.zeros((0, models.face_embedder.dim), np.float32)
     threshold = run.policy.policy.safety.face_match_threshold
     strangers = 0
-    for _, frame in frames:
+    for frame in frames:
         faces = models.face_detector.detect(frame)
         if not faces:
             continue
@@ -294,27 +292,10 @@ def _output_scan(run: Run, rendered: Path) -> str:
     """IP on sampled frames; every face and voice against all verified cameos and protected
     people. Returns a digest of the decisions for the manifest."""
     with run.stage("output_scan", 0.6) as details:
-        every = 1.0 / run.policy.policy.generation.frame_scan_fps
-        frames = list(iter_frames(rendered, every=every))
-        audio = read_audio(rendered)
-        with run.deps.pool.connection() as conn:
-            scan = safety.scan_media(
-                conn,
-                policy=run.policy,
-                models=run.deps.models,
-                indexes=run.deps.indexes,
-                keyring=run.deps.settings.keyring(),
-                frames=frames,
-                audio=audio,
-                consented_cameo_ids=set(run.job.cameo_ids),
-            )
-        result = scan.to_dict()
-        details.update(result)
+        scan, _ = _scan_media(run, rendered.read_bytes(), details)
         if scan.decision == "block":
-            raise JobBlocked(
-                "output_blocked", "the generated clip matches an opt-out or an unconsented likeness"
-            )
-    return hashlib.sha256(json.dumps(result, sort_keys=True, default=str).encode()).hexdigest()
+            raise _media_block("output", scan)
+    return hashlib.sha256(json.dumps(details, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def _sign(run: Run, rendered: Path, scan_digest: str) -> Any:

@@ -155,7 +155,6 @@ class Generation(Section):
     max_attempts: int = Field(3, ge=1, le=10)  # a job failing this often goes to the dead letters
     lease_seconds: float = Field(30.0, gt=1)  # a worker silent this long loses its job
     heartbeat_seconds: float = Field(5.0, gt=0)
-    frame_scan_fps: float = Field(1.0, gt=0)  # output frames scanned per second of video
 
 
 # --- policies/ (issue 8): quotas, age bands, protected people, blocked content categories ---------
