@@ -15,6 +15,10 @@ from perception.registry import require_path
 
 # Faces smaller than this (pixels, shorter side) are not looked for: too small to identify.
 MIN_FACE = 40
+# MTCNN's cost grows with the pixels it scans; frames are shrunk to this short side for
+# detection (boxes and landmarks are scaled back; embeddings use the full-size frame). A 720p
+# frame costs about a third; faces under MIN_FACE × 720/480 = 60 px at 720p are then missed.
+DETECT_SHORT_SIDE = 480
 
 
 class MtcnnDetector:
@@ -29,14 +33,26 @@ class MtcnnDetector:
         self._lock = threading.Lock()  # MTCNN keeps per-call state; one call at a time
 
     def detect(self, rgb: np.ndarray) -> list[Face]:
+        import cv2
         import torch
 
+        h, w = rgb.shape[:2]
+        scale = min(1.0, DETECT_SHORT_SIDE / min(h, w))
+        small = (
+            rgb
+            if scale == 1.0
+            else cv2.resize(rgb, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
+        )
         with self._lock, torch.inference_mode():
-            boxes, probs, points = self._mtcnn.detect(np.ascontiguousarray(rgb), landmarks=True)
+            boxes, probs, points = self._mtcnn.detect(np.ascontiguousarray(small), landmarks=True)
         if boxes is None:
             return []
         faces = [
-            Face(tuple(float(v) for v in box), float(p), np.asarray(pts, np.float32))  # type: ignore[arg-type]
+            Face(
+                (float(box[0]) / scale, float(box[1]) / scale, float(box[2]) / scale, float(box[3]) / scale),
+                float(p),
+                np.asarray(pts, np.float32) / scale,
+            )
             for box, p, pts in zip(boxes, probs, points, strict=True)
         ]
         return sorted(faces, key=lambda f: -f.width * f.height)
