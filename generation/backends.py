@@ -58,7 +58,8 @@ def _rng_for(seed: int, text: str) -> np.random.Generator:
 
 
 class CpuRenderer:
-    """Deterministic by seed: the same request always renders the same pixels and samples.
+    """Deterministic by seed: the same request always renders the same pixels and samples (the
+    H.264 bitstream may differ in its last bits between runs: threaded x264 is not bit-exact here).
 
     Each shot gets a sky-to-ground gradient, a ball under gravity bouncing with energy loss
     (simple, physically plausible motion), the shot's caption, the consented cameos' faces moving
@@ -70,22 +71,31 @@ class CpuRenderer:
     version = "1.0"
 
     def render(self, request: RenderRequest, dest: Path, *, progress: Progress) -> None:
-        shots = request.shots
         total = max(1, round(request.duration * request.fps))
-        per_shot = split_frames(total, len(shots))
 
-        def frames() -> Iterator[np.ndarray]:
-            done = 0
-            for index, (shot, n) in enumerate(zip(shots, per_shot, strict=True)):
-                scene = _Scene(request, shot, index)
-                for i in range(n):
-                    yield scene.frame(i / request.fps)
-                    done += 1
-                    if done % request.fps == 0:
-                        progress(done / total)
+        def reported() -> Iterator[np.ndarray]:
+            for done, frame in enumerate(self.frames(request), 1):
+                yield frame
+                if done % request.fps == 0:
+                    progress(done / total)
 
-        write_mp4(dest, request, frames(), soundtrack(request, shots, per_shot))
+        write_mp4(dest, request, reported(), self.soundtrack(request))
         progress(1.0)
+
+    def frames(self, request: RenderRequest) -> Iterator[np.ndarray]:
+        """The clip's pictures, RGB, in order: a pure function of the request (and its seed)."""
+        shots = request.shots
+        per_shot = split_frames(max(1, round(request.duration * request.fps)), len(shots))
+        for index, (shot, n) in enumerate(zip(shots, per_shot, strict=True)):
+            scene = _Scene(request, shot, index)
+            for i in range(n):
+                yield scene.frame(i / request.fps)
+
+    def soundtrack(self, request: RenderRequest) -> np.ndarray:
+        shots = request.shots
+        return soundtrack(
+            request, shots, split_frames(max(1, round(request.duration * request.fps)), len(shots))
+        )
 
 
 def split_frames(total: int, shots: int) -> list[int]:

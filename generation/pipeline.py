@@ -31,6 +31,7 @@ from generation import service, store
 from generation.backends import GeneratorBackend, RenderRequest
 from generation.store import Job
 from generation.worker import JobBlocked, JobControl
+from perception.faces import detect_downscaled
 from perception.registry import Models
 from policies import rules
 from policies import store as policy_store
@@ -218,8 +219,9 @@ def _unconsented_faces(run: Run, frames: list[np.ndarray]) -> int:
     gallery = np.vstack(consented) if consented else np.zeros((0, models.face_embedder.dim), np.float32)
     threshold = run.policy.policy.safety.face_match_threshold
     strangers = 0
+    short_side = run.policy.policy.safety.likeness_detect_short_side
     for frame in frames:
-        faces = models.face_detector.detect(frame)
+        faces = detect_downscaled(models.face_detector, frame, short_side)
         if not faces:
             continue
         emb = models.face_embedder.embed(frame, faces)

@@ -10,15 +10,11 @@ import numpy as np
 
 from gate.errors import ConfigurationError
 from gate.settings import Settings
-from perception.protocols import Face, l2_normalise
+from perception.protocols import Face, FaceDetector, l2_normalise
 from perception.registry import require_path
 
 # Faces smaller than this (pixels, shorter side) are not looked for: too small to identify.
 MIN_FACE = 40
-# MTCNN's cost grows with the pixels it scans; frames are shrunk to this short side for
-# detection (boxes and landmarks are scaled back; embeddings use the full-size frame). A 720p
-# frame costs about a third; faces under MIN_FACE × 720/480 = 60 px at 720p are then missed.
-DETECT_SHORT_SIDE = 480
 
 
 class MtcnnDetector:
@@ -33,25 +29,17 @@ class MtcnnDetector:
         self._lock = threading.Lock()  # MTCNN keeps per-call state; one call at a time
 
     def detect(self, rgb: np.ndarray) -> list[Face]:
-        import cv2
         import torch
 
-        h, w = rgb.shape[:2]
-        scale = min(1.0, DETECT_SHORT_SIDE / min(h, w))
-        small = (
-            rgb
-            if scale == 1.0
-            else cv2.resize(rgb, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
-        )
         with self._lock, torch.inference_mode():
-            boxes, probs, points = self._mtcnn.detect(np.ascontiguousarray(small), landmarks=True)
+            boxes, probs, points = self._mtcnn.detect(np.ascontiguousarray(rgb), landmarks=True)
         if boxes is None:
             return []
         faces = [
             Face(
-                (float(box[0]) / scale, float(box[1]) / scale, float(box[2]) / scale, float(box[3]) / scale),
+                (float(box[0]), float(box[1]), float(box[2]), float(box[3])),
                 float(p),
-                np.asarray(pts, np.float32) / scale,
+                np.asarray(pts, np.float32),
             )
             for box, p, pts in zip(boxes, probs, points, strict=True)
         ]
@@ -154,3 +142,24 @@ def crop_face(rgb: np.ndarray, face: Face, *, size: int = 160, margin: float = 0
     a1, b1 = int(min(w, cx + half)), int(min(h, cy + half))
     crop = rgb[b0:b1, a0:a1]
     return np.asarray(cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA), np.uint8)
+
+
+def detect_downscaled(detector: FaceDetector, rgb: np.ndarray, short_side: int) -> list[Face]:
+    """Detect on the frame shrunk to `short_side` pixels (MTCNN's cost grows with the pixels it
+    scans), with boxes and landmarks scaled back to the full frame, so sizes and embeddings use
+    full pixels. Faces smaller than MIN_FACE at the shrunk size are not found."""
+    import cv2
+
+    h, w = rgb.shape[:2]
+    scale = min(1.0, short_side / min(h, w))
+    if scale == 1.0:
+        return detector.detect(rgb)
+    small = cv2.resize(rgb, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
+    return [
+        Face(
+            (f.box[0] / scale, f.box[1] / scale, f.box[2] / scale, f.box[3] / scale),
+            f.score,
+            np.asarray(f.landmarks, np.float32) / scale,
+        )
+        for f in detector.detect(small)
+    ]

@@ -111,6 +111,9 @@ class Safety(Section):
     scene_change_threshold: float = Field(0.25, gt=0)  # mean abs difference of 32×18 thumbnails (0-1)
     max_scan_frames: int = Field(60, ge=1)
     likeness_max_frames: int = Field(8, ge=1)  # frames of a video checked for faces
+    # Frames are shrunk to this short side before face detection (MTCNN's cost grows with the
+    # pixels; embeddings still use the full frame). 480 keeps faces of >= 60 px at 720p.
+    likeness_detect_short_side: int = Field(480, ge=120)
     face_match_threshold: float = Field(0.93, ge=-1, le=1)  # dlib cosine, eval/enrollment.py
     voice_match_threshold: float = Field(0.77, ge=-1, le=1)  # Resemblyzer cosine, measured
     uncovered_likeness: Literal["block", "flag"] = "block"

@@ -16,6 +16,7 @@ from gate.auth import Principal
 from gate.crypto import Keyring
 from gate.db import Conn
 from gate.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from perception.faces import detect_downscaled
 from perception.registry import Models
 from policies import protected
 from policies.schema import Safety
@@ -467,7 +468,7 @@ def _likeness(
         if faces_gallery:
             step = max(1, len(frames) // safety.likeness_max_frames)
             for t, rgb in frames[::step][: safety.likeness_max_frames]:
-                faces = models.face_detector.detect(rgb)
+                faces = detect_downscaled(models.face_detector, rgb, safety.likeness_detect_short_side)
                 if not faces:
                     continue
                 vectors = embedder.embed(rgb, faces)

@@ -30,9 +30,9 @@ from gate.crypto import Keyring
 from gate.db import Conn
 from gate.errors import Conflict, Forbidden, InvalidMedia, NotFound, UnsupportedMedia
 from gate.media import ContentStore, iter_frames, probe_video, read_audio, sniff
-from perception.faces import crop_face
+from perception.faces import crop_face, detect_downscaled
 from perception.framehash import hamming, pdq
-from perception.protocols import Face, FaceDetector
+from perception.protocols import Face
 from perception.registry import Models
 from policies.schema import Enrollment, UploadLimits
 from policies.service import ActivePolicy
@@ -284,7 +284,7 @@ def observe(
     observed: list[checks.FrameObs] = []
     for t, rgb in frames:
         faces = [
-            f for f in _detect_downscaled(detector, rgb, e.detect_short_side) if f.score >= e.face_min_score
+            f for f in detect_downscaled(detector, rgb, e.detect_short_side) if f.score >= e.face_min_score
         ]
         sharp = _sharpness(rgb, faces[0]) if len(faces) == 1 else None
         observed.append(checks.FrameObs(t, faces, min(rgb.shape[:2]), sharp))
@@ -320,27 +320,6 @@ def observe(
         },
     )  # fmt: skip
     return obs, crops
-
-
-def _detect_downscaled(detector: FaceDetector, rgb: np.ndarray, short_side: int) -> list[Face]:
-    h, w = rgb.shape[:2]
-    scale = min(1.0, short_side / min(h, w))
-    small = (
-        rgb
-        if scale == 1.0
-        else cv2.resize(rgb, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
-    )
-    faces = detector.detect(small)
-    if scale == 1.0:
-        return faces
-    return [
-        Face(
-            (f.box[0] / scale, f.box[1] / scale, f.box[2] / scale, f.box[3] / scale),
-            f.score,
-            np.asarray(f.landmarks, np.float32) / scale,
-        )
-        for f in faces
-    ]
 
 
 def _sharpness(rgb: np.ndarray, face: Face) -> float:
