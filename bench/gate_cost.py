@@ -13,6 +13,7 @@ Uses CAMEOGATE_DATABASE_URL's server (or the embedded one) and a fresh database 
 from __future__ import annotations
 
 import argparse
+import shutil
 import subprocess
 import tempfile
 import time
@@ -165,6 +166,7 @@ def main() -> None:
         ctx.pool.close()
         with psycopg.connect(admin, autocommit=True) as c:
             c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":
