@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from gate.audit import _canonical as audit_canonical  # the chain's one definition of a row's bytes
+from gate.audit import canonical as audit_canonical
 from gate.auth import Principal
 from gate.db import Conn
 

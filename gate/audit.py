@@ -22,7 +22,8 @@ GENESIS = b"\x00" * 32
 CHAIN_LOCK_KEY = 7_216_400_002  # arbitrary, fixed: "cameogate audit chain"
 
 
-def _canonical(row: dict[str, Any]) -> bytes:
+def canonical(row: dict[str, Any]) -> bytes:
+    """The bytes of a row that its hash covers (the chain's one definition of them)."""
     content = {
         "at": row["at"].astimezone(UTC).isoformat(),
         "actor": row["actor"],
@@ -38,7 +39,7 @@ def _canonical(row: dict[str, Any]) -> bytes:
 
 
 def chain_hash(prev_hash: bytes, row: dict[str, Any]) -> bytes:
-    return hashlib.sha256(prev_hash + _canonical(row)).digest()
+    return hashlib.sha256(prev_hash + canonical(row)).digest()
 
 
 def record(
