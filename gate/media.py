@@ -12,7 +12,7 @@ import hashlib
 import io
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -185,14 +185,19 @@ def iter_frames(
     end: float | None = None,
     max_frames: int = 10_000,
     pixel_format: str = "rgb24",
+    keep: Callable[[float, np.ndarray], bool] | None = None,
+    max_decoded: int | None = None,
 ) -> Iterator[tuple[float, np.ndarray]]:
     """Decoded RGB frames with their time in seconds, at most one per `every` seconds.
 
     `pixel_format="gray"` yields the luma plane only (H×W), skipping the colour conversion.
+    `keep(t, luma)` sees every such frame's luma plane and picks the ones to yield: a scan that
+    looks at all frames but analyses a few pays the colour conversion only for those.
+    `max_decoded` bounds the frames decoded at all (a stream whose header understates its length).
 
     Raises InvalidMedia when the stream is corrupt or truncated before any frame decodes.
     """
-    yielded = 0
+    yielded = decoded = 0
     next_t = start
     try:
         with _open(data) as container:
@@ -206,15 +211,20 @@ def iter_frames(
                     continue
                 if end is not None and t > end:
                     break
+                next_t = t + every if every > 0 else t
+                decoded += 1
+                if max_decoded is not None and decoded > max_decoded:
+                    break
+                if keep is not None and not keep(t, frame.to_ndarray(format="gray")):
+                    continue
                 yield t, frame.to_ndarray(format=pixel_format)
                 yielded += 1
-                next_t = t + every if every > 0 else t
                 if yielded >= max_frames:
                     break
     except av.error.FFmpegError as exc:
-        if yielded == 0:
+        if decoded == 0:
             raise InvalidMedia("the video is truncated or corrupt", code="corrupt_media") from exc
-    if yielded == 0:
+    if decoded == 0:
         raise InvalidMedia("no frame of the video could be decoded", code="corrupt_media")
 
 

@@ -111,8 +111,8 @@ def run_job(deps: Deps, job: Job, control: JobControl) -> None:
         input_frames = _input_scan(run)
         _consent_stage(run)
         rendered = _generate(run, input_frames)
-        scan_digest = _output_scan(run, rendered)
-        signed = _sign(run, rendered, scan_digest)
+        scan_digest, marking = _output_scan(run, rendered)
+        signed = _sign(run, rendered, scan_digest, marking)
         _publish(run, signed)
 
 
@@ -290,17 +290,39 @@ def _generate(run: Run, input_frames: list[np.ndarray]) -> Path:
     return out
 
 
-def _output_scan(run: Run, rendered: Path) -> str:
+def _output_scan(run: Run, rendered: Path) -> tuple[str, provenance.Marking | None]:
     """IP on sampled frames; every face and voice against all verified cameos and protected
-    people. Returns a digest of the decisions for the manifest."""
+    people. Returns a digest of the decisions for the manifest, and the watermark pass.
+
+    The watermark pass starts first and runs while the scan does (it is another process): both
+    read the same rendered file and neither needs the other's result, and a clip is only ever
+    signed after the scan passed. A blocked scan kills the pass; its output stays in the job's
+    scratch directory and is deleted with it."""
     with run.stage("output_scan", 0.6) as details:
-        scan, _ = _scan_media(run, rendered.read_bytes(), details)
-        if scan.decision == "block":
-            raise _media_block("output", scan)
-    return hashlib.sha256(json.dumps(details, sort_keys=True, default=str).encode()).hexdigest()
+        marking = _start_marking(run, rendered)
+        try:
+            scan, _ = _scan_media(run, rendered.read_bytes(), details)
+            if scan.decision == "block":
+                raise _media_block("output", scan)
+        except BaseException:
+            if marking is not None:
+                marking.close()
+            raise
+    return hashlib.sha256(json.dumps(details, sort_keys=True, default=str).encode()).hexdigest(), marking
 
 
-def _sign(run: Run, rendered: Path, scan_digest: str) -> Any:
+def _start_marking(run: Run, rendered: Path) -> provenance.Marking | None:
+    """None when an earlier attempt of this job already signed the clip (it is reused)."""
+    with run.deps.pool.connection() as conn:
+        if provenance.signed_copy(conn, store=run.deps.store, clip_id=run.job.clip_id) is not None:
+            return None
+        return provenance.start_marking(
+            conn, signer=run.deps.signer, policy=run.policy, source=rendered,
+            workdir=run.workdir / "marking", creator_handle=None,
+        )  # fmt: skip
+
+
+def _sign(run: Run, rendered: Path, scan_digest: str, marking: provenance.Marking | None) -> Any:
     job = run.job
     dest = run.workdir / "signed.mp4"
     with run.stage("watermark_sign", 0.8) as details, run.deps.pool.connection() as conn:
@@ -314,8 +336,10 @@ def _sign(run: Run, rendered: Path, scan_digest: str) -> Any:
                 conn, signer=run.deps.signer, store=run.deps.store, policy=run.policy, clip_id=job.clip_id,
                 source=rendered, dest=dest, creator_handle=None, scan_digest=scan_digest,
                 coowner_ids=[r["owner_id"] for r in owners], features_cameos=bool(job.cameo_ids),
-                remix_of=job.remix_of,
+                remix_of=job.remix_of, marking=marking,
             )  # fmt: skip
+        elif marking is not None:
+            marking.close()
         details.update(signed=True, scan_digest=scan_digest)
     return signed
 

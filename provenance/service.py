@@ -169,6 +169,50 @@ def signed_copy(conn: Conn, *, store: ContentStore, clip_id: uuid.UUID) -> Signe
     )
 
 
+@dataclass
+class Marking:
+    """Both watermarks being burned into a clip (a running ffmpeg pass), before it is signed."""
+
+    payload: int
+    path: Path
+    running: wm.MarkingPass
+
+    def close(self) -> None:
+        """Abandon the pass if it is still running (a blocked or failed job)."""
+        self.running.cancel()
+
+
+def start_marking(
+    conn: Conn,
+    *,
+    signer: ManifestSigner,
+    policy: ActivePolicy,
+    source: Path,
+    workdir: Path,
+    creator_handle: str | None,
+) -> Marking:
+    """Allocate the clip's watermark payload and start marking `source` into `workdir`. The pass
+    needs nothing from the manifest, so it can run while the caller still decides whether to sign."""
+    prov = policy.policy.provenance
+    info = probe_video(source, policy.policy.uploads)
+    payload = _allocate_payload(conn)
+    workdir.mkdir(parents=True, exist_ok=True)
+    marked = workdir / "marked.mp4"
+    running = wm.start(
+        source=source,
+        dest=marked,
+        payload=payload,
+        secret=signer.watermark_key,
+        params=mark_params(prov),
+        handle=creator_handle if prov.visible_handle else None,
+        width=info.width,
+        height=info.height,
+        workdir=workdir,
+        thumbs_every=1 / prov.fingerprint_reference_fps,
+    )
+    return Marking(payload, marked, running)
+
+
 def sign_clip(
     conn: Conn,
     *,
@@ -183,54 +227,50 @@ def sign_clip(
     coowner_ids: list[uuid.UUID],
     features_cameos: bool,
     remix_of: uuid.UUID | None,
+    marking: Marking | None = None,
 ) -> SignedClip:
-    """Burn in both watermarks, sign a C2PA manifest into `dest`, keep the signed file in the content
-    store and its manifest, payload and fingerprint in the manifest store."""
+    """Burn in both watermarks (or finish `marking`, started earlier on `source`), sign a C2PA
+    manifest into `dest`, keep the signed file in the content store and its manifest, payload and
+    fingerprint in the manifest store."""
     prov = policy.policy.provenance
-    clip = db.get_clip(conn, clip_id)
-    if clip is None:
-        raise NotFound("no such clip", code="clip_not_found")
-    if db.get_manifest(conn, clip_id) is not None:
-        raise Conflict("this clip is already signed", code="clip_already_signed")
-    info = probe_video(source, policy.policy.uploads)
-    ingredient = None
-    if remix_of is not None:
-        parent = db.get_manifest(conn, remix_of)
-        if parent is None or not store.exists(parent.signed_sha256):
-            raise NotFound("the remixed clip has no signed original", code="remix_source_not_found")
-        ingredient = (parent, store.path(parent.signed_sha256))
-    payload = _allocate_payload(conn)
-    pseudonyms = [pseudonym(signer.pseudonym_key, clip_id=clip_id, subject_id=s) for s in coowner_ids]
-    manifest = build_manifest(
-        policy=policy,
-        clip_id=clip_id,
-        payload=payload,
-        scan_digest=scan_digest,
-        pseudonyms=pseudonyms,
-        features_cameos=features_cameos,
-        remix_of=remix_of,
-        creator_handle=creator_handle if prov.visible_handle else None,
-    )
-    with tempfile.TemporaryDirectory(prefix="cameogate-sign-") as tmp:
-        work = Path(tmp)
-        marked = work / "marked.mp4"
-        thumbs = wm.apply(
-            source=source,
-            dest=marked,
-            payload=payload,
-            secret=signer.watermark_key,
-            params=mark_params(prov),
-            handle=creator_handle if prov.visible_handle else None,
-            width=info.width,
-            height=info.height,
-            workdir=work,
-            thumbs_every=1 / prov.fingerprint_reference_fps,
-        )
+    try:
+        clip = db.get_clip(conn, clip_id)
+        if clip is None:
+            raise NotFound("no such clip", code="clip_not_found")
+        if db.get_manifest(conn, clip_id) is not None:
+            raise Conflict("this clip is already signed", code="clip_already_signed")
         ing = None
-        if ingredient:
-            parent, parent_path = ingredient
-            ing = ({"title": f"cameogate clip {parent.clip_id}", "relationship": "componentOf"}, parent_path)
-        manifest_store = signer.sign(manifest=manifest, source=marked, dest=dest, ingredient=ing)
+        if remix_of is not None:
+            parent = db.get_manifest(conn, remix_of)
+            if parent is None or not store.exists(parent.signed_sha256):
+                raise NotFound("the remixed clip has no signed original", code="remix_source_not_found")
+            ing = (
+                {"title": f"cameogate clip {parent.clip_id}", "relationship": "componentOf"},
+                store.path(parent.signed_sha256),
+            )
+        with tempfile.TemporaryDirectory(prefix="cameogate-sign-") as tmp:
+            if marking is None:
+                marking = start_marking(
+                    conn, signer=signer, policy=policy, source=source, workdir=Path(tmp),
+                    creator_handle=creator_handle,
+                )  # fmt: skip
+            payload = marking.payload
+            pseudonyms = [pseudonym(signer.pseudonym_key, clip_id=clip_id, subject_id=s) for s in coowner_ids]
+            manifest = build_manifest(
+                policy=policy,
+                clip_id=clip_id,
+                payload=payload,
+                scan_digest=scan_digest,
+                pseudonyms=pseudonyms,
+                features_cameos=features_cameos,
+                remix_of=remix_of,
+                creator_handle=creator_handle if prov.visible_handle else None,
+            )
+            thumbs = marking.running.wait()
+            manifest_store = signer.sign(manifest=manifest, source=marking.path, dest=dest, ingredient=ing)
+    finally:
+        if marking is not None:
+            marking.close()
     data = dest.read_bytes()
     with signer.reader(data) as reader:
         assert reader is not None  # we just embedded it

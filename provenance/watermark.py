@@ -122,7 +122,44 @@ def logo(*, height: int, handle: str | None) -> Image.Image:
 THUMB_WIDTH = 320
 
 
-def apply(
+class MarkingPass:
+    """One ffmpeg marking pass, running: `wait()` for the thumbnails, `cancel()` to abandon it.
+
+    It runs as a separate process, so the caller can do other work meanwhile (the generation
+    pipeline scans the same clip while it is being marked)."""
+
+    def __init__(self, cmd: list[str], thumbs: Path, size: tuple[int, int], every: float) -> None:
+        self._thumbs, self._size, self._every = thumbs, size, every
+        self._proc = subprocess.Popen(
+            cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
+
+    def wait(self, timeout: float = 600) -> list[tuple[float, np.ndarray]]:
+        try:
+            _, err = self._proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.cancel()
+            raise InvalidMedia("marking the clip took too long", code="watermark_failed") from None
+        if self._proc.returncode != 0:
+            raise InvalidMedia(
+                "the clip could not be re-encoded with its watermarks",
+                code="watermark_failed",
+                reason=err.decode(errors="replace")[-300:],
+            )
+        tw, th = self._size
+        raw = np.fromfile(self._thumbs, dtype=np.uint8)
+        frames = raw[: raw.size - raw.size % (tw * th * 3)].reshape(-1, th, tw, 3)
+        return [(round(i * self._every, 3), np.ascontiguousarray(frames[i])) for i in range(len(frames))]
+
+    def cancel(self) -> None:
+        if self._proc.poll() is None:
+            self._proc.kill()
+        self._proc.wait()
+        if self._proc.stderr:
+            self._proc.stderr.close()
+
+
+def start(
     *,
     source: Path,
     dest: Path,
@@ -134,10 +171,10 @@ def apply(
     height: int,
     workdir: Path,
     thumbs_every: float,
-) -> list[tuple[float, np.ndarray]]:
-    """One ffmpeg pass: add the invisible pattern to luma, overlay the moving visible mark, encode
-    H.264 (yuv420p) + AAC into a fast-start MP4, and return small RGB copies of the marked frames
-    every `thumbs_every` seconds (for the fingerprint, without decoding the output again)."""
+) -> MarkingPass:
+    """Start one ffmpeg pass: add the invisible pattern to luma, overlay the moving visible mark,
+    encode H.264 (yuv420p) + AAC into a fast-start MP4, and keep small RGB copies of the marked
+    frames every `thumbs_every` seconds (for the fingerprint, without decoding the output again)."""
     w, h = width - width % 2, height - height % 2
     pat = pattern(payload, width=w, height=h, params=params, secret=secret)
     pat_path, logo_path, thumbs = workdir / "wm_pattern.png", workdir / "wm_logo.png", workdir / "thumbs.rgb"
@@ -166,16 +203,7 @@ def apply(
         str(dest),
         "-map", "[t]", "-f", "rawvideo", str(thumbs),
     ]  # fmt: skip
-    proc = subprocess.run(cmd, capture_output=True, timeout=600)
-    if proc.returncode != 0:
-        raise InvalidMedia(
-            "the clip could not be re-encoded with its watermarks",
-            code="watermark_failed",
-            reason=proc.stderr.decode(errors="replace")[-300:],
-        )
-    raw = np.fromfile(thumbs, dtype=np.uint8)
-    frames = raw[: raw.size - raw.size % (tw * th * 3)].reshape(-1, th, tw, 3)
-    return [(round(i * thumbs_every, 3), np.ascontiguousarray(frames[i])) for i in range(len(frames))]
+    return MarkingPass(cmd, thumbs, (tw, th), thumbs_every)
 
 
 def decode(frames: list[np.ndarray], *, secret: bytes, params: MarkParams, search: bool = True) -> Decoded:

@@ -466,8 +466,11 @@ def _likeness(
         embedder = models.face_embedder
         faces_gallery = gallery(conn, keyring, kind="face", model_id=embedder.model_id)
         if faces_gallery:
-            step = max(1, len(frames) // safety.likeness_max_frames)
-            for t, rgb in frames[::step][: safety.likeness_max_frames]:
+            # Spread over the whole clip, the last frame included (a stride would drop the end).
+            picks = np.unique(
+                np.linspace(0, len(frames) - 1, min(len(frames), safety.likeness_max_frames)).round()
+            )
+            for t, rgb in (frames[int(i)] for i in picks):
                 faces = detect_downscaled(models.face_detector, rgb, safety.likeness_detect_short_side)
                 if not faces:
                     continue
@@ -507,25 +510,27 @@ def _best_owner(
             )  # fmt: skip
 
 
-def sample_video(
-    frames: Iterable[tuple[float, np.ndarray]], *, fps: float, scene_threshold: float, max_frames: int
-) -> list[tuple[float, np.ndarray]]:
-    """At least `fps` frames a second, plus every frame that starts a new scene (mean absolute
-    difference of 32×18 grey thumbnails above `scene_threshold`)."""
-    out: list[tuple[float, np.ndarray]] = []
-    prev: np.ndarray | None = None
-    next_t = 0.0
-    for t, rgb in frames:
-        thumb = cv2.resize(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), (32, 18), interpolation=cv2.INTER_AREA)
-        thumb = thumb.astype(np.float32) / 255.0
-        cut = prev is not None and float(np.abs(thumb - prev).mean()) > scene_threshold
-        prev = thumb
-        if t >= next_t or cut:
-            out.append((t, rgb))
-            next_t = t + 1.0 / fps
-            if len(out) >= max_frames:
-                break
-    return out
+class SceneSampler:
+    """Picks the frames a video scan analyses: at least `fps` a second, plus every frame that starts
+    a new scene (mean absolute difference of 32×18 grey thumbnails above `scene_threshold`), at
+    most `max_frames`. Fed every decoded frame's luma plane (gate.media.iter_frames' `keep`), so
+    scene changes are found without converting frames that are not kept to colour."""
+
+    def __init__(self, *, fps: float, scene_threshold: float, max_frames: int) -> None:
+        self.fps, self.threshold, self.max_frames = fps, scene_threshold, max_frames
+        self.kept = 0
+        self._prev: np.ndarray | None = None
+        self._next_t = 0.0
+
+    def __call__(self, t: float, luma: np.ndarray) -> bool:
+        thumb = cv2.resize(luma, (32, 18), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
+        cut = self._prev is not None and float(np.abs(thumb - self._prev).mean()) > self.threshold
+        self._prev = thumb
+        if self.kept >= self.max_frames or not (t >= self._next_t or cut):
+            return False
+        self.kept += 1
+        self._next_t = t + 1.0 / self.fps
+        return True
 
 
 # --- disputes ---------------------------------------------------------------------------------
@@ -674,10 +679,11 @@ def decode_scan_media(
         return [(0.0, decode_image(data, policy.policy.uploads))], None
     info = probe_video(data, policy.policy.uploads)
     safety = policy.policy.safety
-    frames = sample_video(
-        iter_frames(data, every=0.0, max_frames=int(info.fps * policy.policy.uploads.max_video_seconds) + 10),
+    sampler = SceneSampler(
         fps=safety.video_sample_fps, scene_threshold=safety.scene_change_threshold,
         max_frames=safety.max_scan_frames,
     )  # fmt: skip
+    bound = int(info.fps * policy.policy.uploads.max_video_seconds) + 10
+    frames = list(iter_frames(data, keep=sampler, max_frames=safety.max_scan_frames, max_decoded=bound))
     audio = read_audio(data) if info.has_audio else None
     return frames, audio if audio is not None and len(audio) else None
