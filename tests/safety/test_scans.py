@@ -181,6 +181,22 @@ def test_media_scan_reports_cameo_likeness_and_whether_consent_covers_it(
     assert scan.to_dict()["likeness"][0]["covered"] is True
 
 
+def test_a_face_that_appears_only_at_the_end_of_a_video_is_still_checked(
+    conn: Conn, safety_ctx: AppContext
+) -> None:
+    face = scene(43, 300, 300)
+    cameo, _ = _verified_cameo(conn, safety_ctx, face)
+    blank = np.full((300, 300, 3), 90, np.uint8)
+    limit = safety_ctx.policies.current.policy.safety.likeness_max_frames
+    frames = [(float(t), blank) for t in range(limit + 2)] + [(float(limit + 2), face)]
+    scan = service.scan_media(
+        conn, policy=safety_ctx.policies.current, models=safety_ctx.services["models"],
+        indexes=indexes(safety_ctx), keyring=safety_ctx.settings.keyring(), frames=frames, audio=None,
+        consented_cameo_ids=set(),
+    )  # fmt: skip
+    assert [x.owner_ref for x in scan.likeness] == [cameo] and scan.decision == "block"
+
+
 def test_a_consent_token_needs_its_requester(sclient: TestClient, make_key: KeyMaker) -> None:
     r = sclient.post(
         "/v1/scan/media", headers=make_key("platform"), files={"file": ("x", png(logo(2)))},
