@@ -137,6 +137,7 @@ class VideoInfo:
     fps: float
     has_audio: bool
     video_codec: str
+    audio_codec: str | None = None
 
 
 def _open(data: bytes | Path) -> av.container.InputContainer:
@@ -174,6 +175,7 @@ def probe_video(data: bytes | Path, limits: UploadLimits, *, max_seconds: float 
             fps=fps,
             has_audio=bool(container.streams.audio),
             video_codec=stream.codec_context.name,
+            audio_codec=container.streams.audio[0].codec_context.name if container.streams.audio else None,
         )
 
 

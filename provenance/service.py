@@ -209,6 +209,7 @@ def start_marking(
         height=info.height,
         workdir=workdir,
         thumbs_every=1 / prov.fingerprint_reference_fps,
+        audio_is_aac=info.audio_codec == "aac",
     )
     return Marking(payload, marked, running)
 

@@ -171,10 +171,12 @@ def start(
     height: int,
     workdir: Path,
     thumbs_every: float,
+    audio_is_aac: bool = False,
 ) -> MarkingPass:
     """Start one ffmpeg pass: add the invisible pattern to luma, overlay the moving visible mark,
     encode H.264 (yuv420p) + AAC into a fast-start MP4, and keep small RGB copies of the marked
-    frames every `thumbs_every` seconds (for the fingerprint, without decoding the output again)."""
+    frames every `thumbs_every` seconds (for the fingerprint, without decoding the output again).
+    AAC sound is copied as it is (the marks are in the pictures); other sound is encoded to AAC."""
     w, h = width - width % 2, height - height % 2
     pat = pattern(payload, width=w, height=h, params=params, secret=secret)
     # PGM, not PNG: the same pixels, written in a millisecond instead of ~60 ms of compression.
@@ -200,7 +202,8 @@ def start(
         "-filter_complex", graph,
         "-map", "[out]", "-map", "0:a?",
         "-c:v", "libx264", "-preset", params.preset, "-crf", str(params.crf), "-pix_fmt", "yuv420p",
-        "-c:a", "aac", "-b:a", "128k", "-shortest", "-map_metadata", "-1", "-movflags", "+faststart",
+        *(["-c:a", "copy"] if audio_is_aac else ["-c:a", "aac", "-b:a", "128k"]),
+        "-shortest", "-map_metadata", "-1", "-movflags", "+faststart",
         str(dest),
         "-map", "[t]", "-f", "rawvideo", str(thumbs),
     ]  # fmt: skip

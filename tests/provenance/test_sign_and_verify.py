@@ -312,3 +312,28 @@ def test_a_webm_copy_has_no_manifest_but_is_traced_by_its_watermark(
     report = verify(conn, signer, content, policy, copy.read_bytes())
     assert not report.manifest_present and report.validation_state is None
     assert report.recovery and report.recovery.clip_id == signed.clip_id
+
+
+def test_the_signed_clip_keeps_the_sound_as_aac_whatever_the_source_carried(
+    sign: Sign, source_clip: Path, media_dir: Path
+) -> None:
+    """AAC is copied untouched (the marks are in the pictures); any other codec is encoded to AAC."""
+    mp2 = media_dir / "mp2_sound.mp4"
+    ffmpeg("-i", str(source_clip), "-c:v", "copy", "-c:a", "mp2", str(mp2))
+    for source in (source_clip, mp2):
+        before = av_streams(source)
+        after = av_streams(sign(source).path)
+        assert after["video"] == "h264" and after["audio"] == "aac", (source.name, after)
+        assert abs(after["audio_seconds"] - before["audio_seconds"]) < 0.1, (before, after)
+
+
+def av_streams(path: Path) -> dict[str, object]:
+    import av
+
+    with av.open(str(path)) as c:
+        audio = c.streams.audio[0]
+        return {
+            "video": c.streams.video[0].codec_context.name,
+            "audio": audio.codec_context.name,
+            "audio_seconds": float(audio.duration * audio.time_base) if audio.duration else 0.0,
+        }
