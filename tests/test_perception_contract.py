@@ -72,6 +72,20 @@ def test_a_blank_frame_has_no_face(face_models) -> None:  # type: ignore[no-unty
     assert detector.detect(np.full((240, 320, 3), 128, np.uint8)) == []
 
 
+def test_detecting_a_batch_finds_what_one_frame_at_a_time_finds(face_models) -> None:  # type: ignore[no-untyped-def]
+    detector, _ = face_models
+    portrait = _photo("obama/1.jpg")
+    blank = np.full(portrait.shape, 128, np.uint8)
+    group = np.asarray(Image.fromarray(_photo("multi/two_people.jpg")).resize(portrait.shape[1::-1]))
+    frames = [portrait, blank, group, portrait[:, ::-1].copy()]
+    batched, single = detector.detect_many(frames), [detector.detect(f) for f in frames]
+    assert [len(f) for f in batched] == [len(f) for f in single] and len(batched[1]) == 0
+    for a, b in zip(batched, single, strict=True):
+        for fa, fb in zip(a, b, strict=True):
+            np.testing.assert_allclose(fa.box, fb.box, atol=1.0)
+            np.testing.assert_allclose(fa.landmarks, fb.landmarks, atol=1.0)
+
+
 def test_face_embeddings_are_normalised_and_deterministic(face_models) -> None:  # type: ignore[no-untyped-def]
     detector, embedder = face_models
     img = _photo("obama/2.jpg")

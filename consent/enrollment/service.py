@@ -30,7 +30,7 @@ from gate.crypto import Keyring
 from gate.db import Conn
 from gate.errors import Conflict, Forbidden, InvalidMedia, NotFound, UnsupportedMedia
 from gate.media import ContentStore, iter_frames, probe_video, read_audio, sniff
-from perception.faces import crop_face, detect_downscaled
+from perception.faces import crop_face, detect_downscaled_many
 from perception.framehash import hamming, pdq
 from perception.protocols import Face
 from perception.registry import Models
@@ -282,10 +282,9 @@ def observe(
 ) -> tuple[Observation, list[np.ndarray]]:
     detector, embedder = models.face_detector, models.face_embedder
     observed: list[checks.FrameObs] = []
-    for t, rgb in frames:
-        faces = [
-            f for f in detect_downscaled(detector, rgb, e.detect_short_side) if f.score >= e.face_min_score
-        ]
+    found = detect_downscaled_many(detector, [rgb for _, rgb in frames], e.detect_short_side)
+    for (t, rgb), all_faces in zip(frames, found, strict=True):
+        faces = [f for f in all_faces if f.score >= e.face_min_score]
         sharp = _sharpness(rgb, faces[0]) if len(faces) == 1 else None
         observed.append(checks.FrameObs(t, faces, min(rgb.shape[:2]), sharp))
     single = [i for i, f in enumerate(observed) if len(f.faces) == 1]
