@@ -108,7 +108,7 @@ class Safety(Section):
     description_threshold: float = Field(0.60, ge=-1, le=1)  # MiniLM cosine, prompt vs description
     # Media scans.
     video_sample_fps: float = Field(1.0, ge=1.0)  # the floor: at least one frame a second
-    scene_change_threshold: float = Field(0.25, gt=0)  # mean abs difference of 32×18 thumbnails (0-1)
+    scene_change_threshold: float = Field(0.08, gt=0)  # mean abs difference of 32×18 thumbnails (0-1)
     max_scan_frames: int = Field(60, ge=1)
     likeness_max_frames: int = Field(8, ge=1)  # frames of a video checked for faces
     # Frames are shrunk to this short side before face detection (MTCNN's cost grows with the

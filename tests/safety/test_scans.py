@@ -139,6 +139,19 @@ def test_video_scan_samples_each_second_and_reports_the_frame_time(
     assert body["decision"] == "block"
 
 
+def test_a_shot_shorter_than_the_sampling_interval_is_scanned_at_its_scene_change(
+    sclient: TestClient, make_key: KeyMaker, file_optout: FileOptOut
+) -> None:
+    oid = file_optout(make_key("rights_holder"), [png(logo(32))]).json()["id"]
+    bg = scene(7, 320, 240)
+    # 3 s at 4 fps, sampled once a second: the logo is on screen for one frame only, at t = 1.25 s.
+    frames = [bg] * 5 + [paste(scene(8, 320, 240), logo(32), 0.2, seed=2)] + [bg] * 6
+    body = _scan(sclient, make_key("platform"), _video(frames))
+    hit = [m for m in body["matches"] if m["optout_id"] == oid]
+    assert hit and abs(hit[0]["frame_time"] - 1.25) < 0.01, body
+    assert body["decision"] == "block"
+
+
 def test_hostile_scan_uploads_are_4xx_problems(sclient: TestClient, make_key: KeyMaker) -> None:
     platform = make_key("platform")
     good = png(logo(1))
