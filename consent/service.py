@@ -231,8 +231,8 @@ def check_consent(
     """A decision per cameo and, when every one allows, a token bound to requester, cameos and
     prompt. Written to the audit log (in the caller's transaction) whatever the outcome.
 
-    `durable=False` (the check route) commits the transaction itself, asynchronously, as its last
-    step — the caller must have nothing else in it. The audit chain's lock (one global lock every
+    `durable=False` (the check route) needs a connection outside any transaction and commits by
+    itself, asynchronously (_check_and_commit). The audit chain's lock (one global lock every
     check takes) is then held neither across a WAL flush nor across any client round trip, which
     is what otherwise bounds check throughput. The risk is confined: after a PostgreSQL crash the
     last fraction of a second of checks may be lost, but their tokens are recorded in the same
