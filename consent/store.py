@@ -121,24 +121,12 @@ def consent_facts(
     """Whether the requester exists, and per cameo its state plus approval and mutual-follow flags.
 
     One statement, index lookups only (cameos pkey, cameo_approvals pkey, follows pkey twice), so
-    the hot path costs one round trip whatever the size of the graphs.
+    the hot path costs one round trip whatever the size of the graphs. The query is the function
+    consent_facts (migration 0201), where it is planned once per connection instead of on every
+    call (the migration says why); it reads the calling statement's snapshot.
     """
     rows = conn.execute(
-        """
-        SELECT c.id, c.owner_id, c.status, c.permission, c.consent_epoch,
-               EXISTS (SELECT 1 FROM cameo_approvals a
-                       WHERE a.cameo_id = c.id AND a.subject_id = %(req)s AND a.status = 'approved')
-                   AS approved,
-               (EXISTS (SELECT 1 FROM follows f WHERE f.follower_id = c.owner_id AND f.followee_id = %(req)s)
-                AND EXISTS (SELECT 1 FROM follows f
-                            WHERE f.follower_id = %(req)s AND f.followee_id = c.owner_id)) AS mutual,
-               EXISTS (SELECT 1 FROM cameo_restrictions r WHERE r.cameo_id = c.id) AS has_restrictions,
-               o.age_band AS owner_age_band,
-               (SELECT s.age_band FROM subjects s WHERE s.id = %(req)s) AS requester_age_band
-        FROM cameos c JOIN subjects o ON o.id = c.owner_id
-        WHERE c.id = ANY(%(ids)s)
-        """,
-        {"req": requester_id, "ids": cameo_ids},
+        "SELECT * FROM consent_facts(%(req)s, %(ids)s)", {"req": requester_id, "ids": cameo_ids}
     ).fetchall()
     known = bool(rows) and rows[0]["requester_age_band"] is not None
     return known, [Facts(**r) for r in rows]
@@ -163,20 +151,23 @@ def grant_exists(conn: Conn, token_id: str) -> bool:
     return row is not None
 
 
-def append_audit(
+def record_check(
     conn: Conn,
     *,
+    grant: tuple[str, list[uuid.UUID], datetime] | None,
     actor: Principal | str,
     action: str,
     policy_version: str,
-    subject_id: uuid.UUID | None,
+    subject_id: uuid.UUID,
     target_kind: str,
     target_id: str | None,
     details: dict[str, Any],
 ) -> None:
-    """gate.audit.record's entry, appended by one server-side call (migration 0200) instead of
-    three statements, so the chain's lock is held for no client round trip at all when this is
-    pipelined with the COMMIT. The canonical bytes are gate.audit's own."""
+    """The check route's whole write in one statement (consent_record_check, migration 0201): the
+    grant `(token id, cameo ids, expires at)` of the token issued to `subject_id`, if any, and
+    gate.audit.record's entry, appended inside the server (consent_audit_append: the chain's lock
+    is held for no client round trip). The canonical bytes are gate.audit's own. On a connection
+    in autocommit mode the statement is its own transaction, committed asynchronously."""
     row: dict[str, Any] = {
         "at": datetime.now(UTC),
         "actor": actor.actor if isinstance(actor, Principal) else actor,
@@ -188,19 +179,23 @@ def append_audit(
         "policy_version": policy_version,
         "details": json.loads(json.dumps(details, default=str)),
     }
+    token_id, cameo_ids, expires_at = grant or (None, None, None)
     conn.execute(
         """
-        SELECT consent_audit_append(%(at)s, %(actor)s, %(role)s, %(action)s, %(subject_id)s,
+        SELECT consent_record_check(%(token_id)s, %(subject_id)s, %(cameo_ids)s, %(expires_at)s,
+                                    %(at)s, %(actor)s, %(role)s, %(action)s, %(subject_id)s,
                                     %(target_kind)s, %(target_id)s, %(policy_version)s,
                                     %(details_json)s, %(canonical)s)
         """,
-        {**row, "details_json": json.dumps(row["details"]), "canonical": audit_canonical(row)},
+        {
+            **row,
+            "token_id": token_id,
+            "cameo_ids": cameo_ids,
+            "expires_at": expires_at,
+            "details_json": json.dumps(row["details"]),
+            "canonical": audit_canonical(row),
+        },
     )
-
-
-def commit_asynchronously(conn: Conn) -> None:
-    """This transaction's commit returns before its WAL reaches disk (see check_consent)."""
-    conn.execute("SET LOCAL synchronous_commit = off")
 
 
 def subject_exists(conn: Conn, subject_id: uuid.UUID) -> bool:

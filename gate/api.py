@@ -91,8 +91,9 @@ def list_keys(conn: DbConn, principal: Admin) -> list[KeyOut]:
 
 
 @router.delete("/v1/keys/{key_id}", status_code=204, tags=["keys"])
-def revoke_key(key_id: str, conn: DbConn, principal: Admin, policy: CurrentPolicy) -> None:
-    auth.revoke_key(conn, key_id)
+def revoke_key(key_id: str, conn: DbConn, ctx: Ctx, principal: Admin, policy: CurrentPolicy) -> None:
+    """Refused at once by this process; by other processes within auth.KEY_CACHE_TTL_SECONDS."""
+    auth.revoke_key(conn, key_id, cache=ctx.key_cache)
     audit.record(
         conn,
         actor=principal,

@@ -9,15 +9,18 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, get_args
 
 from fastapi import Request
+from starlette.concurrency import run_in_threadpool
 
 from gate.db import Conn
 from gate.errors import Conflict, Forbidden, NotFound, Unauthorized
-from gate.web import DbConn
+from gate.web import DbConn, context_of
 
 Role = Literal["platform", "user", "rights_holder", "auditor", "admin"]
 ROLES: tuple[str, ...] = get_args(Role)
@@ -98,12 +101,16 @@ def list_keys(conn: Conn) -> list[KeyRecord]:
     return [KeyRecord(**r) for r in rows]
 
 
-def revoke_key(conn: Conn, key_id: str) -> None:
+def revoke_key(conn: Conn, key_id: str, *, cache: KeyCache | None = None) -> None:
+    """Revoke a key. Pass the serving process's cache so that this process refuses the key at
+    once; every other process refuses it at the latest KEY_CACHE_TTL_SECONDS after the commit."""
     cur = conn.execute(
         "UPDATE api_keys SET revoked_at = now() WHERE id = %s AND revoked_at IS NULL", (key_id,)
     )
     if cur.rowcount == 0:
         raise NotFound(f"no active key {key_id!r}", code="key_not_found")
+    if cache is not None:
+        cache.drop(key_id)
 
 
 def ensure_subject(conn: Conn, subject_id: uuid.UUID | None = None, *, age_band: str = "adult") -> uuid.UUID:
@@ -130,12 +137,60 @@ def ensure_organisation(conn: Conn, name: str) -> uuid.UUID:
 # A digest compared against when the key id is unknown, so both paths cost the same.
 _DUMMY_DIGEST = _digest("not-a-key")
 
+# How long a process trusts a key it has authenticated without asking PostgreSQL again. The key
+# query is a round trip on every keyed request (a third of a consent check's; issue #4), so keys
+# are remembered briefly. What it costs: a key revoked elsewhere (`cameogate keys revoke`, another
+# server process) is still accepted by this process for up to this long after the revocation
+# commits. The process serving `DELETE /v1/keys/{id}` drops the key from its own cache at once.
+# Consent itself (permissions, approvals, follows, epochs) is never cached (docs/CONSENT.md).
+KEY_CACHE_TTL_SECONDS = 1.0
 
-def authenticate(conn: Conn, presented: str) -> Principal:
+
+def _split(presented: str) -> tuple[str, str] | None:
+    """(key id, secret) of a well-formed `cg_<id>_<secret>`, else None."""
     prefix, _, rest = presented.partition("_")
     key_id, _, secret = rest.partition("_")
+    return (key_id, secret) if prefix == KEY_PREFIX and key_id and secret else None
+
+
+class KeyCache:
+    """Keys this process authenticated in the last `ttl` seconds: key id → (stored digest,
+    principal, expiry). Only successes are kept, and a hit still compares the presented secret's
+    digest with the stored one, so a wrong secret is never accepted from here."""
+
+    MAX_ENTRIES = 10_000
+
+    def __init__(self, ttl: float = KEY_CACHE_TTL_SECONDS, clock: Callable[[], float] = time.monotonic):
+        self.ttl = ttl
+        self.clock = clock
+        self._entries: dict[str, tuple[bytes, Principal, float]] = {}
+
+    def get(self, presented: str) -> Principal | None:
+        parts = _split(presented)
+        entry = self._entries.get(parts[0]) if parts else None
+        if parts is None or entry is None or entry[2] <= self.clock():
+            return None
+        return entry[1] if hmac.compare_digest(entry[0], _digest(parts[1])) else None
+
+    def put(self, key_id: str, stored: bytes, principal: Principal, *, read_at: float) -> None:
+        """`read_at`: the clock before the row was read, so the entry expires at most `ttl` after
+        any revocation that the read did not see."""
+        if len(self._entries) >= self.MAX_ENTRIES:
+            now = self.clock()
+            self._entries = {k: e for k, e in self._entries.items() if e[2] > now}
+        self._entries[key_id] = (stored, principal, read_at + self.ttl)
+
+    def drop(self, key_id: str) -> None:
+        self._entries.pop(key_id, None)
+
+
+def authenticate(conn: Conn, presented: str, *, cache: KeyCache | None = None) -> Principal:
+    if cache is not None and (hit := cache.get(presented)) is not None:
+        return hit
+    read_at = cache.clock() if cache is not None else 0.0
+    key_id, secret = _split(presented) or ("", "")
     row = None
-    if prefix == KEY_PREFIX and key_id and secret:
+    if key_id:
         row = conn.execute(
             "SELECT id, secret_sha256, role, subject_id, organisation_id, revoked_at"
             " FROM api_keys WHERE id = %s",
@@ -145,7 +200,10 @@ def authenticate(conn: Conn, presented: str) -> Principal:
     matches = hmac.compare_digest(stored, _digest(secret))
     if row is None or not matches or row["revoked_at"] is not None:
         raise Unauthorized("the API key is unknown, wrong or revoked", code="invalid_api_key")
-    return Principal(row["id"], row["role"], row["subject_id"], row["organisation_id"])
+    principal = Principal(row["id"], row["role"], row["subject_id"], row["organisation_id"])
+    if cache is not None:
+        cache.put(key_id, stored, principal, read_at=read_at)
+    return principal
 
 
 # --- the route dependency ---------------------------------------------------------------------
@@ -167,11 +225,19 @@ class Allow:
             raise ValueError(f"Allow() needs known roles, got {roles}")
         self.roles = frozenset(roles)
 
-    def __call__(self, request: Request, conn: DbConn) -> Principal:
+    async def __call__(self, request: Request, conn: DbConn) -> Principal:
+        return await self._admit(request, lambda key, cache: authenticate(conn, key, cache=cache))
+
+    async def _admit(self, request: Request, lookup: Callable[[str, KeyCache], Principal]) -> Principal:
+        # async: a cached key costs no trip to a worker thread (each is a GIL hand-over and a
+        # wake-up, dear on a busy machine); only a cache miss queries, in a worker thread.
         key = presented_key(request)
         if not key:
             raise Unauthorized("send the API key as 'Authorization: Bearer <key>'", code="missing_api_key")
-        principal = authenticate(conn, key)
+        cache = context_of(request).key_cache
+        principal = cache.get(key)
+        if principal is None:
+            principal = await run_in_threadpool(lookup, key, cache)
         if principal.role not in self.roles:
             raise Forbidden(
                 f"role {principal.role!r} may not call this; allowed: {', '.join(sorted(self.roles))}",
@@ -179,3 +245,19 @@ class Allow:
             )
         request.state.principal = principal
         return principal
+
+
+class AllowWithoutConn(Allow):
+    """`Allow` for a route that takes no `DbConn` and opens its own connection (the consent
+    check, so that the whole request costs one trip to a worker thread). A key missing from the
+    cache is looked up on a connection of its own, given back before the route takes one: a
+    request never holds two, so a busy pool cannot deadlock on it."""
+
+    async def __call__(self, request: Request) -> Principal:  # type: ignore[override]
+        pool = context_of(request).pool
+
+        def lookup(key: str, cache: KeyCache) -> Principal:
+            with pool.connection() as conn:
+                return authenticate(conn, key, cache=cache)
+
+        return await self._admit(request, lookup)

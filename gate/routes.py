@@ -28,10 +28,11 @@ def include_all(app: FastAPI) -> None:
     from provenance.api import router as provenance_router
     from safety.api import router as safety_router
 
+    # Routes are tried in this order: the consent check, the hot path, comes early (issue #4).
     for router in (
         gate_router,
-        policies_router,
         consent_router,
+        policies_router,
         safety_router,
         provenance_router,
         generation_router,

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import base64
 import logging
+import os
 import secrets
+import threading
 from pathlib import Path
 from typing import Literal
 
@@ -64,16 +66,25 @@ class Settings(BaseSettings):
         return self.var_dir / "media"
 
     def dev_secret(self, name: str, nbytes: int = 32) -> bytes:
-        """A development-only secret kept in var_dir/secrets; production sets CAMEOGATE_* instead."""
+        """A development-only secret kept in var_dir/secrets; production sets CAMEOGATE_* instead.
+
+        Created atomically: written whole to a file of its own, then linked into place, which fails
+        if another thread or process got there first — everyone then reads the one that won (two
+        concurrent first consent checks once signed with two different keys)."""
         path = self.var_dir / "secrets" / name
-        if path.exists():
-            return base64.b64decode(path.read_text())
-        log.warning("INSECURE development secret %r created at %s; set it in production", name, path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        value = secrets.token_bytes(nbytes)
-        path.touch(mode=0o600)
-        path.write_text(base64.b64encode(value).decode())
-        return value
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            draft = path.with_name(f".{name}.{os.getpid()}.{threading.get_ident()}")
+            draft.touch(mode=0o600)
+            draft.write_text(base64.b64encode(secrets.token_bytes(nbytes)).decode())
+            try:
+                os.link(draft, path)
+                log.warning("INSECURE development secret %r created at %s; set it in production", name, path)
+            except FileExistsError:
+                pass
+            finally:
+                draft.unlink()
+        return base64.b64decode(path.read_text())
 
     def secret(self, name: str) -> bytes:
         configured = getattr(self, name)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import time
 
 import pytest
 from fastapi.testclient import TestClient
 
+from gate import auth
 from gate.cli import main
 from gate.db import Conn
 from gate.settings import Settings
@@ -37,8 +39,40 @@ def test_cli_key_is_shown_once_and_only_its_hash_is_stored(
     assert secret not in capsys.readouterr().out
 
     assert main(["keys", "revoke", out["id"]]) == 0
+    # To the serving process the CLI is another process: it may still accept the key from its
+    # cache (filled by the request above) until KEY_CACHE_TTL_SECONDS after the revocation
+    # committed, and no longer — the documented bound.
+    time.sleep(auth.KEY_CACHE_TTL_SECONDS)
     resp = client.get("/v1/audit", headers={"Authorization": f"Bearer {key}"})
     assert resp.status_code == 401 and resp.json()["code"] == "invalid_api_key"
+
+
+def test_a_key_revoked_through_the_api_is_refused_at_once_by_the_same_process(
+    client: TestClient, make_key: KeyMaker
+) -> None:
+    admin, auditor = make_key("admin"), make_key("auditor")
+    assert client.get("/v1/audit", headers=auditor).status_code == 200  # now in the key cache
+    key_id = auditor["Authorization"].split("_")[1]
+    assert client.delete(f"/v1/keys/{key_id}", headers=admin).status_code == 204
+    resp = client.get("/v1/audit", headers=auditor)
+    assert resp.status_code == 401 and resp.json()["code"] == "invalid_api_key"
+
+
+def test_the_key_cache_keeps_keys_for_its_ttl_only_and_never_accepts_a_wrong_secret() -> None:
+    now = [100.0]
+    cache = auth.KeyCache(ttl=1.0, clock=lambda: now[0])
+    principal = auth.Principal("k1", "platform")
+    cache.put("k1", auth._digest("right"), principal, read_at=now[0])
+    assert cache.get("cg_k1_right") == principal
+    assert cache.get("cg_k1_wrong") is None and cache.get("cg_k2_right") is None
+    assert cache.get("xx_k1_right") is None and cache.get("cg_k1_") is None
+    now[0] += 0.999
+    assert cache.get("cg_k1_right") == principal
+    now[0] += 0.001  # the TTL counts from before the row was read
+    assert cache.get("cg_k1_right") is None
+    cache.put("k1", auth._digest("right"), principal, read_at=now[0])
+    cache.drop("k1")
+    assert cache.get("cg_k1_right") is None
 
 
 def test_a_right_key_id_with_a_wrong_secret_is_refused(client: TestClient, make_key: KeyMaker) -> None:
