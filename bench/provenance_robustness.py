@@ -23,9 +23,8 @@ from gate.media import ContentStore
 from gate.settings import Settings
 from policies.schema import Provenance
 from policies.service import load_file
-from provenance import fingerprint as fp
 from provenance import service
-from provenance import store as db
+from provenance import watermark as wm
 from provenance.signing import ManifestSigner
 from tests import pg
 
@@ -57,20 +56,16 @@ def attack(src: Path, dest: Path, args: list[str]) -> Path:
 
 
 def fingerprint_distances(
-    conn: Conn, path: Path, own: uuid.UUID | None, prov: Provenance
+    conn: Conn, path: Path, own: uuid.UUID | None, prov: Provenance, signer: ManifestSigner
 ) -> tuple[float, float]:
-    """(distance to its own clip, distance to the nearest other clip) by fingerprint alone."""
-    timed = service._frames(
-        path, every=prov.fingerprint_every_seconds, max_frames=prov.fingerprint_max_frames
-    )
-    query = fp.compute(timed, min_quality=prov.fingerprint_min_quality).hashes
-    own_d, other_d = 256.0, 256.0
-    for row in db.all_fingerprints(conn):
-        d = fp.clip_distance(query, np.frombuffer(row.hashes, dtype=np.uint8).reshape(-1, fp.HASH_BYTES))
-        if row.clip_id == own:
-            own_d = d
-        else:
-            other_d = min(other_d, d)
+    """(distance to its own clip, distance to the nearest other clip) by fingerprint alone, with the
+    queries verification makes (the copy as it is, and put back in place when the watermark's sync
+    search found it cropped)."""
+    timed = service._frames(path, every=prov.decode_every_seconds, max_frames=prov.decode_max_frames)
+    decoded = wm.decode([f for _, f in timed], secret=signer.watermark_key, params=service.mark_params(prov))
+    ranked = service.fingerprint_distances(conn, service.fingerprint_queries(timed, decoded, prov))
+    own_d = next((d for d, clip_id in ranked if clip_id == own), 256.0)
+    other_d = next((d for d, clip_id in ranked if clip_id != own), 256.0)
     return own_d, other_d
 
 
@@ -129,7 +124,7 @@ def main() -> int:
                         rec = report.recovery
                         if report.watermark:
                             sync_z[name].append(report.watermark.sync_z)
-                        own_d, other_d = fingerprint_distances(conn, copy, clip_id, prov)
+                        own_d, other_d = fingerprint_distances(conn, copy, clip_id, prov, signer)
                         own_dist[name].append(own_d)
                         other_dist.append(other_d)
                         if rec and rec.clip_id == clip_id and rec.manifest:
@@ -146,7 +141,7 @@ def main() -> int:
                         conn, signer=signer, store=store, data=path.read_bytes(), policy=policy
                     )
                     unrelated_z.append(report.watermark.sync_z if report.watermark else 0.0)
-                    unrelated_d.append(fingerprint_distances(conn, path, None, prov)[1])
+                    unrelated_d.append(fingerprint_distances(conn, path, None, prov, signer)[1])
                     if report.recovery is not None:
                         false_hits.append(f"{path.name} → {report.recovery.method}")
             print()

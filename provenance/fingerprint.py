@@ -47,6 +47,20 @@ def compute(frames: list[tuple[float, np.ndarray]], *, min_quality: int) -> Fing
     return Fingerprint(hashes=arr, times=times)
 
 
+def reframe(frame: np.ndarray, scale: tuple[float, float], offset: tuple[float, float]) -> np.ndarray:
+    """A cropped copy put back where it sat in the original frame (`scale` and `offset` as fractions
+    of the original, from the watermark's sync search), the missing border filled by repeating the
+    edge pixels. PDQ is not crop-tolerant, but of this it nearly is: 10 % crops measured median
+    distance 34 to their clip instead of 77 (with the true geometry, a black or mirrored border gave
+    53 and 37, repeated edges 30)."""
+    h, w = frame.shape[:2]
+    (sx, sy), (ox, oy) = scale, offset
+    full_h, full_w = round(h / sy), round(w / sx)
+    top, left = round(oy * full_h), round(ox * full_w)
+    bottom, right = max(0, full_h - h - top), max(0, full_w - w - left)
+    return cv2.copyMakeBorder(frame, top, bottom, left, right, cv2.BORDER_REPLICATE)
+
+
 _POPCOUNT = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint16)
 
 

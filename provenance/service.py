@@ -432,12 +432,34 @@ def _payload_lookup(conn: Conn, payload: int, max_errors: int) -> tuple[uuid.UUI
     return clip_id, bin(issued ^ payload).count("1")
 
 
-def _fingerprint_lookup(conn: Conn, query: np.ndarray, prov: Provenance) -> tuple[uuid.UUID, float] | None:
+def fingerprint_queries(
+    timed: list[tuple[float, np.ndarray]], decoded: wm.Decoded, prov: Provenance
+) -> list[np.ndarray]:
+    """PDQ hashes of a copy's frames (reusing the frames decoded for the watermark) and, when the
+    watermark's sync search placed the copy as a crop, of the frames put back in place: the sync finds
+    the crop even where the payload bits are too noisy to read, and busy images that are hard on the
+    watermark are easy for PDQ."""
+    sampled = fp.subsample(timed, prov.fingerprint_every_seconds)[: prov.fingerprint_max_frames]
+    queries = [fp.compute(sampled, min_quality=prov.fingerprint_min_quality).hashes]
+    if decoded.scale != (1.0, 1.0):
+        framed = [(t, fp.reframe(f, decoded.scale, decoded.offset)) for t, f in sampled]
+        queries.append(fp.compute(framed, min_quality=prov.fingerprint_min_quality).hashes)
+    return queries
+
+
+def fingerprint_distances(conn: Conn, queries: list[np.ndarray]) -> list[tuple[float, uuid.UUID]]:
+    """Every signed clip's distance to the copy (the best of its queries), nearest first."""
     best: list[tuple[float, uuid.UUID]] = []
     for row in db.all_fingerprints(conn):
         ref = np.frombuffer(row.hashes, dtype=np.uint8).reshape(-1, fp.HASH_BYTES)
-        best.append((fp.clip_distance(query, ref), row.clip_id))
-    best.sort(key=lambda x: x[0])
+        best.append((min(fp.clip_distance(q, ref) for q in queries), row.clip_id))
+    return sorted(best, key=lambda x: x[0])
+
+
+def _fingerprint_lookup(
+    conn: Conn, queries: list[np.ndarray], prov: Provenance
+) -> tuple[uuid.UUID, float] | None:
+    best = fingerprint_distances(conn, queries)
     if not best or best[0][0] > prov.fingerprint_max_distance:
         return None
     # A copy matches one clip clearly; two near-equal candidates means we cannot say which.
@@ -551,10 +573,7 @@ def verify_media(
         if hit:
             recovered = ("watermark", hit[0], round(1 - hit[1] / wm.PAYLOAD_BITS, 3))
     if recovered is None:
-        # The fingerprint reuses the frames decoded for the watermark.
-        sampled = fp.subsample(timed, prov.fingerprint_every_seconds)[: prov.fingerprint_max_frames]
-        query = fp.compute(sampled, min_quality=prov.fingerprint_min_quality).hashes
-        fhit = _fingerprint_lookup(conn, query, prov)
+        fhit = _fingerprint_lookup(conn, fingerprint_queries(timed, decoded, prov), prov)
         if fhit:
             recovered = ("fingerprint", fhit[0], fhit[1])
     what = "no manifest" if state is None else "an invalid manifest"
@@ -645,7 +664,7 @@ def matches_by_binding(conn: Conn, *, policy: ActivePolicy, alg: str, value: str
         if not raw or len(raw) % fp.HASH_BYTES:
             raise ValidationFailed("a fingerprint value is n × 32 bytes", code="invalid_binding_value")
         query = np.frombuffer(raw, dtype=np.uint8).reshape(-1, fp.HASH_BYTES)
-        fhit = _fingerprint_lookup(conn, query, policy.policy.provenance)
+        fhit = _fingerprint_lookup(conn, [query], policy.policy.provenance)
         found = [(fhit[0], round(fhit[1] * 100))] if fhit else []
     else:
         raise BadRequest(f"unsupported algorithm {alg!r}", code="unsupported_algorithm")

@@ -170,6 +170,29 @@ def test_a_stripped_reencoded_downscaled_cropped_copy_recovers_the_original_mani
     assert "similarity" in report.summary and "original manifest attached" in report.summary
 
 
+def test_a_cropped_copy_whose_payload_is_unreadable_is_traced_by_its_fingerprint(
+    sign: Sign,
+    real_segment: Path,
+    source_clip: Path,
+    conn: Conn,
+    signer: ManifestSigner,
+    content: ContentStore,
+    policy: ActivePolicy,
+    tmp_path: Path,
+) -> None:
+    signed = sign(real_segment)
+    sign(source_clip)
+    # As when the payload bits are too noisy to read: the payload no longer resolves, but the sync
+    # still tells where the crop sat, and PDQ of the copy put back in place matches the original.
+    conn.execute("DELETE FROM provenance_watermarks WHERE clip_id = %(id)s", {"id": signed.clip_id})
+    copy = tmp_path / "copy.mp4"
+    ffmpeg("-i", str(signed.path), "-vf", "crop=iw*0.9:ih*0.9", "-map_metadata", "-1", str(copy))
+    report = verify(conn, signer, content, policy, copy.read_bytes())
+    assert report.watermark and report.watermark.found
+    assert report.recovery and report.recovery.method == "fingerprint"
+    assert report.recovery.clip_id == signed.clip_id
+
+
 def test_an_unrelated_unsigned_clip_matches_nothing(
     sign: Sign,
     source_clip: Path,

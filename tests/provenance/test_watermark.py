@@ -38,6 +38,17 @@ def test_the_payload_survives_a_ten_percent_crop_and_a_downscale() -> None:
     assert decoded.scale == (0.9, 0.9)
 
 
+def test_a_crop_between_the_search_scales_is_found_and_read() -> None:
+    marked = _mark(_frames(5), 0x0BADCAFE)
+    h, w = marked[0].shape[:2]
+    ch, cw = round(h * 0.875), round(w * 0.875)
+    cropped = [cv2.resize(f[30 : 30 + ch, 10 : 10 + cw], (384, 216)) for f in marked]
+    decoded = wm.decode(cropped, secret=SECRET, params=PARAMS)
+    assert decoded.payload == 0x0BADCAFE
+    assert decoded.scale == (0.875, 0.875)
+    assert abs(decoded.offset[0] - 10 / w) < 0.01 and abs(decoded.offset[1] - 30 / h) < 0.01
+
+
 def test_unmarked_frames_and_a_wrong_key_give_no_payload() -> None:
     assert wm.decode(_frames(3), secret=SECRET, params=PARAMS).payload is None
     marked = _mark(_frames(4), 0xDEADBEEF)
