@@ -41,6 +41,7 @@ from generation.schemas import GenerationRequest
 from generation.worker import Worker
 from perception.faces import crop_face
 from perception.lifecycle import models as models_of
+from perception.lifecycle import single_threaded_models
 
 PHOTO = PROJECT_ROOT.parent / "shared" / "data" / "faces" / "obama" / "1.jpg"
 
@@ -98,6 +99,7 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=1280)
     parser.add_argument("--height", type=int, default=720)
     args = parser.parse_args()
+    single_threaded_models()  # as `cameogate worker` runs its models
 
     admin = database_url(Settings())
     name = f"cameogate_bench_{uuid.uuid4().hex[:8]}"

@@ -19,7 +19,9 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
     from generation.lifecycle import pipeline_deps
     from generation.pipeline import run_job
     from generation.worker import Worker
+    from perception.lifecycle import single_threaded_models
 
+    single_threaded_models()
     ctx = build_context(settings)
     deps = pipeline_deps(ctx)
     policy = ctx.policies.current.policy.generation

@@ -43,3 +43,19 @@ def start(ctx: AppContext, *, warm: bool = True) -> None:
 
 def models(ctx: AppContext) -> Models:
     return ctx.services["models"]
+
+
+def single_threaded_models() -> None:
+    """torch and OpenCV on one thread each, for this whole process: what a generation worker wants.
+
+    A worker's output scan runs beside its own ffmpeg encode, which keeps every core busy. A model's
+    parallel region then waits for whichever of its threads the encoder has descheduled: in the
+    pipeline MTCNN took twice its CPU time in wall time. With one thread each, the scan and the
+    encoder share the cores without waiting on each other (bench.gate_cost: output scan ~1.5 s
+    against ~1.7 s, same CPU; docs/GENERATION.md). The API process keeps the defaults: its scans do
+    not run beside an encoder."""
+    import cv2
+    import torch
+
+    torch.set_num_threads(1)
+    cv2.setNumThreads(1)

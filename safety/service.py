@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -380,7 +381,6 @@ def match_frames(
     *, policy: Safety, models: Models | None, indexes: SafetyIndexes, frames: list[tuple[float, np.ndarray]]
 ) -> list[Match]:
     """IP matches over frames, the best per (opt-out, signal) kept with its frame time."""
-    from concurrent.futures import ThreadPoolExecutor
 
     def one(item: tuple[float, np.ndarray]) -> list[Match]:
         t, rgb = item
@@ -412,11 +412,16 @@ def scan_media(
     safety = policy.policy.safety
     indexes.refresh(conn, commit=False)  # see scan_prompt
     frames = frames[: safety.max_scan_frames]
-    matches = match_frames(policy=safety, models=models, indexes=indexes, frames=frames)
-    likeness = _likeness(
-        conn, safety=safety, models=models, keyring=keyring, frames=frames, audio=audio,
-        consented_cameo_ids=consented_cameo_ids,
-    )  # fmt: skip
+    # IP matching (OpenCV, FAISS) runs on other threads while this one looks for people (torch):
+    # both release the GIL, so a scan uses every core the machine has free (the likeness part
+    # needs `conn`, which stays on this thread).
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="safety-ip") as side:
+        ip = side.submit(match_frames, policy=safety, models=models, indexes=indexes, frames=frames)
+        likeness = _likeness(
+            conn, safety=safety, models=models, keyring=keyring, frames=frames, audio=audio,
+            consented_cameo_ids=consented_cameo_ids,
+        )  # fmt: skip
+        matches = ip.result()
     decision = _decide(matches, indexes, safety)
     uncovered = [x for x in likeness if not x.covered]
     if uncovered and decision != "block":
