@@ -35,6 +35,27 @@ def test_the_real_model_knows_paraphrases(real_models: Models) -> None:
     assert float(a @ b) > 0.5 > float(a @ c)
 
 
+def test_a_text_embedded_again_gets_the_same_vector_from_a_bounded_cache(
+    real_models: Models, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import perception.text
+
+    model = real_models.text
+    assert isinstance(model, perception.text.MiniLMText)
+    monkeypatch.setattr(perception.text, "CACHE", 2)
+    texts = [
+        "a walk on a windy beach",
+        "she says what a lovely day",
+        "a bowl of fruit",
+        "a walk on a windy beach",
+    ]
+    together = model.embed(texts)
+    np.testing.assert_array_equal(together[0], together[3])  # the repeat within one call, too
+    alone = np.stack([model.embed([t])[0] for t in texts])
+    np.testing.assert_allclose(together, alone, atol=1e-5)  # batched or alone, cached or not
+    assert len(model._cache) == 2 and list(model._cache) == texts[2:]  # the most recent, no more
+
+
 # --- faces and voices: the same contract for the offline models and the fakes ------------------
 
 import soundfile as sf  # noqa: E402
