@@ -114,6 +114,11 @@ def create_app(settings: Settings, ctx: AppContext | None = None) -> FastAPI:
         version="0.1.0",
         summary="Consent, IP opt-outs and C2PA provenance in front of an AI video generator.",
         lifespan=lifespan,
+        # Counted as the body arrives: a chunked upload declares no length, and without this it
+        # would be read in full (the form parser spooling it to disk) before a route saw its size.
+        # Past the limit the route's read fails with 413 (payload_too_large) and the rest of the
+        # body is never read (tests/test_errors_and_ops.py).
+        max_body_size=MAX_BODY_BYTES,
     )
     app.state.ctx = ctx
 

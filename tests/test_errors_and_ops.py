@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import socket
+import threading
+import time
+
+import pytest
+import uvicorn
 from fastapi import APIRouter
 from fastapi.testclient import TestClient
 
@@ -77,3 +83,58 @@ def test_readyz_says_not_ready_when_a_check_fails(client: TestClient, ctx: AppCo
 
 def test_openapi_is_served(client: TestClient) -> None:
     assert client.get("/openapi.json").json()["info"]["title"] == "cameogate"
+
+
+def test_a_chunked_upload_past_the_limit_is_refused_while_it_arrives(
+    settings: Settings, ctx: AppContext, make_key: KeyMaker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No Content-Length to refuse up front: the server must stop reading at the limit and answer
+    413, not spool the whole body first. A real server and a raw socket, so the client sees the
+    answer arrive before it has sent the rest."""
+    import gate.app
+
+    monkeypatch.setattr(gate.app, "MAX_BODY_BYTES", 256 * 1024)
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(settings, ctx), host="127.0.0.1", port=0, log_config=None, log_level="warning"
+        )
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        while not server.started:
+            time.sleep(0.02)
+        port = server.servers[0].sockets[0].getsockname()[1]
+        key = make_key("auditor")["Authorization"]
+        head = (
+            "POST /v1/verify HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n"
+            f"Authorization: {key}\r\nContent-Type: multipart/form-data; boundary=b\r\n\r\n"
+        )
+        part = b'--b\r\nContent-Disposition: form-data; name="file"; filename="x.mp4"\r\n\r\n'
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            sock.sendall(head.encode() + b"%x\r\n%s\r\n" % (len(part), part))
+            sock.settimeout(0.05)
+            sent, reply = 0, b""
+            chunk = b"\0" * 64 * 1024
+            while sent < 64 * 1024 * 1024 and not reply:  # the client would send 64 MiB
+                try:
+                    sock.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                    sent += len(chunk)
+                    reply = sock.recv(65536)
+                except TimeoutError:
+                    continue
+                except (BrokenPipeError, ConnectionResetError):
+                    break
+            sock.settimeout(10)
+            while b"\r\n\r\n" not in reply or not reply.rstrip().endswith(b"}"):
+                more = sock.recv(65536)
+                if not more:
+                    break
+                reply += more
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+    status_line, _, rest = reply.partition(b"\r\n")
+    assert b" 413 " in status_line, reply[:300]
+    assert b"application/problem+json" in rest and b'"payload_too_large"' in rest
+    assert sent <= 2 * 1024 * 1024  # refused near the 256 KiB limit, not after 64 MiB
