@@ -25,8 +25,7 @@ async def astop(ctx: AppContext) -> None:
 
     hot: HotPath | None = ctx.services.pop(SERVICE, None)
     if hot is not None:
-        await hot.writer.close()
-        await hot.pool.close()
+        await hot.close()
 
 
 def revocation_hooks(ctx: AppContext) -> list[RevocationHook]:

@@ -15,7 +15,6 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -26,7 +25,7 @@ from psycopg.pq import TransactionStatus
 from consent import restrictions, store, tokens
 from gate import audit, outbox
 from gate.auth import Principal
-from gate.db import AsyncConn, Conn
+from gate.db import Conn
 from gate.errors import Conflict, ConsentRequired, Forbidden, NotFound, ValidationFailed
 from gate.media import ContentStore
 from gate.settings import Settings
@@ -318,16 +317,16 @@ def _check_and_commit(
     return result
 
 
-# Where the check route gets what it needs (consent.hotpath): a connection for the read, a
-# screening of restrictions (MiniLM: a worker thread), and the write, which returns once the
-# check's grant and audit entry are committed.
-AsyncConnSource = Callable[[], AbstractAsyncContextManager[AsyncConn]]
+# Where the check route gets what it needs (consent.hotpath): the facts (store.consent_facts'
+# answer, read with other checks'), a screening of restrictions (MiniLM: a worker thread), and
+# the write, which returns once the check's grant and audit entry are committed.
+Read = Callable[[uuid.UUID, list[uuid.UUID]], Awaitable[tuple[bool, list[store.Facts]]]]
 Screen = Callable[[list[uuid.UUID]], Awaitable[dict[uuid.UUID, RestrictionMatch]]]
 Record = Callable[[store.CheckRecord], Awaitable[None]]
 
 
 async def check_consent_in_loop(
-    connection: AsyncConnSource,
+    read: Read,
     *,
     policy: ActivePolicy,
     settings: Settings,
@@ -340,14 +339,13 @@ async def check_consent_in_loop(
     record: Record,
     clock: Clock = time.time,
 ) -> ConsentCheck:
-    """check_consent(durable=False) in the event loop, for the check route: the read on an
-    asyncio connection in autocommit mode (no worker thread), restrictions screened by `screen`
+    """check_consent(durable=False) in the event loop, for the check route: the facts from
+    `read` (an asyncio connection in autocommit mode, no worker thread), restrictions screened by `screen`
     (only when a non-owner's allowed cameo has some), and the write handed to `record`, which
     returns once it has committed — with the same guarantees as _check_and_commit: the token
     carries the epochs read, and it is returned only after its grant row exists."""
     ids = _validate_request(policy, cameo_ids, prompt)
-    async with connection() as conn:
-        known, facts = await store.consent_facts_async(conn, requester_id=requester_id, cameo_ids=ids)
+    known, facts = await read(requester_id, ids)
     decisions, to_screen, epochs = _decide(
         known, facts, policy=policy, requester_id=requester_id, cameo_ids=ids
     )

@@ -15,7 +15,8 @@ from fastapi.testclient import TestClient
 
 from consent import hotpath, service, store
 from gate import audit
-from gate.db import connect, open_async_pool
+from gate.db import AsyncConn, connect, open_async_pool
+from gate.errors import NotFound
 from gate.settings import Settings
 from gate.web import AppContext
 from policies.service import ActivePolicy, load_file
@@ -43,6 +44,20 @@ def parties(db_url: str) -> dict[str, uuid.UUID]:
     return {"cameo": cameo, "denied": denied, "requester": requester}
 
 
+class CountingReader(hotpath.FactsReader):
+    """The real reader, counting the statements it sends and the reads in each."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.batches: list[int] = []
+
+    async def _batch(
+        self, conn: AsyncConn, items: list[tuple[uuid.UUID, list[uuid.UUID]]]
+    ) -> list[tuple[bool, list[store.Facts]]]:
+        self.batches.append(len(items))
+        return await super()._batch(conn, items)
+
+
 class CountingWriter(hotpath.CheckWriter):
     """The real writer, counting the statements it sends and the checks in each."""
 
@@ -50,9 +65,9 @@ class CountingWriter(hotpath.CheckWriter):
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self.batches: list[int] = []
 
-    async def _write(self, batch: list) -> None:  # type: ignore[type-arg]
-        self.batches.append(len(batch))
-        await super()._write(batch)
+    async def _batch(self, conn: AsyncConn, items: list[store.CheckRecord]) -> list[None]:
+        self.batches.append(len(items))
+        return await super()._batch(conn, items)
 
 
 def test_concurrent_checks_are_written_in_batches_into_one_valid_chain(
@@ -73,8 +88,8 @@ def test_concurrent_checks_are_written_in_batches_into_one_valid_chain(
 
     async def run() -> tuple[list[service.ConsentCheck], list[int]]:
         pool = await open_async_pool(db_url, max_size=8)
-        writer = CountingWriter(pool)
-        hot = hotpath.HotPath(pool, writer)
+        reader, writer = CountingReader(pool), CountingWriter(pool)
+        hot = hotpath.HotPath(pool, reader, writer)
 
         async def one(i: int) -> service.ConsentCheck:
             cameo = parties["cameo"] if i % 3 else parties["denied"]
@@ -89,8 +104,8 @@ def test_concurrent_checks_are_written_in_batches_into_one_valid_chain(
         try:
             results = await asyncio.gather(*(one(i) for i in range(n)))
         finally:
-            await writer.close()
-            await pool.close()
+            await hot.close()
+        assert sum(reader.batches) == n and len(reader.batches) < n, reader.batches  # reads grouped too
         return results, writer.batches
 
     def validate(token: str, cameo: uuid.UUID, prompt: str) -> None:
@@ -123,7 +138,60 @@ def test_concurrent_checks_are_written_in_batches_into_one_valid_chain(
     assert grants == {r.token_id for r in issued} == {c["target_id"] for c in checks if c["target_id"]}
 
 
-def test_a_failed_batch_answers_its_checks_with_503_and_the_writer_carries_on(
+def test_batched_reads_answer_each_check_for_its_own_requester_and_cameos(
+    db_url: str, ctx: AppContext, policy: ActivePolicy, parties: dict[str, uuid.UUID]
+) -> None:
+    """Checks read in one statement: each gets its own decision, its own 404, and a revocation
+    committed before a check was queued is seen by it."""
+    with connect(db_url) as conn:
+        approved = insert_cameo(conn, permission="approved")
+        conn.execute(
+            "INSERT INTO cameo_approvals (cameo_id, subject_id, status) VALUES (%s, %s, 'approved')",
+            (approved, parties["requester"]),
+        )
+    requester, stranger = parties["requester"], uuid.uuid4()
+    asks = [
+        (requester, [parties["cameo"], approved]),  # allowed: everyone + approved
+        (requester, [parties["denied"]]),  # only_me: denied
+        (stranger, [parties["cameo"]]),  # no such subject
+        (requester, [parties["cameo"], uuid.uuid4()]),  # no such cameo
+    ]
+
+    async def run(asks: list[tuple[uuid.UUID, list[uuid.UUID]]]) -> list[object]:
+        pool = await open_async_pool(db_url, max_size=4)
+        hot = hotpath.HotPath(pool, CountingReader(pool), hotpath.CheckWriter(pool))
+        try:
+            return await asyncio.gather(
+                *(
+                    hot.check(
+                        ctx,
+                        policy=policy,
+                        requester_id=who,
+                        cameo_ids=ids,
+                        prompt="p",
+                        platform_key_id="pk",
+                        actor=None,
+                    )
+                    for who, ids in asks
+                ),
+                return_exceptions=True,
+            )
+        finally:
+            await hot.close()
+
+    out = asyncio.run(run(asks))
+    assert isinstance(out[0], service.ConsentCheck) and out[0].allowed and out[0].token
+    assert isinstance(out[1], service.ConsentCheck) and [d.reason for d in out[1].decisions] == ["only_me"]
+    assert isinstance(out[2], NotFound) and out[2].code == "subject_not_found"
+    assert isinstance(out[3], NotFound) and out[3].code == "cameo_not_found"
+    with connect(db_url) as conn:  # the owner removes the approval; the next checks see it
+        conn.execute("DELETE FROM cameo_approvals WHERE cameo_id = %s", (approved,))
+        conn.execute("UPDATE cameos SET consent_epoch = consent_epoch + 1 WHERE id = %s", (approved,))
+    again = asyncio.run(run([(requester, [approved])] * 3))
+    assert all(isinstance(r, service.ConsentCheck) and not r.allowed for r in again), again
+
+
+def test_a_failed_batch_answers_its_checks_with_503_and_the_batchers_carry_on(
     client: TestClient, make_key: KeyMaker, db_url: str, parties: dict[str, uuid.UUID]
 ) -> None:
     headers = make_key("platform")
@@ -143,6 +211,13 @@ def test_a_failed_batch_answers_its_checks_with_503_and_the_writer_carries_on(
         )
     resp = client.post("/v1/consent/check", json=body, headers=headers)
     assert resp.status_code == 200 and resp.json()["token"], resp.text
+    with connect(db_url) as conn:  # the same for the batched read
+        conn.execute("ALTER FUNCTION consent_facts_many(integer[], uuid[], uuid[]) RENAME TO away")
+    resp = client.post("/v1/consent/check", json=body, headers=headers)
+    assert resp.status_code == 503 and resp.json()["code"] == "database_unavailable", resp.text
+    with connect(db_url) as conn:
+        conn.execute("ALTER FUNCTION away(integer[], uuid[], uuid[]) RENAME TO consent_facts_many")
+    assert client.post("/v1/consent/check", json=body, headers=headers).status_code == 200
 
 
 def test_shutdown_writes_every_check_already_queued(db_url: str, parties: dict[str, uuid.UUID]) -> None:
@@ -164,11 +239,11 @@ def test_shutdown_writes_every_check_already_queued(db_url: str, parties: dict[s
             )
             for i in range(n)
         ]
-        waiting = [asyncio.create_task(writer.record(r)) for r in records]
+        waiting = [asyncio.create_task(writer.submit(r)) for r in records]
         await asyncio.sleep(0)  # all queued; the first batch at most has started
         await writer.close()
         with pytest.raises(hotpath.CheckNotRecorded):
-            await writer.record(records[0])  # closed: refused at once
+            await writer.submit(records[0])  # closed: refused at once
         outcomes = await asyncio.gather(*waiting, return_exceptions=True)
         await pool.close()
         return outcomes
