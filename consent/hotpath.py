@@ -147,7 +147,7 @@ class CheckWriter(Batcher[store.CheckRecord, None]):
 
 @dataclass
 class HotPath:
-    """What the check route uses: the asyncio pool for reads and writes, and the writer."""
+    """What the check route uses: the asyncio pool, the batched reader and the batched writer."""
 
     pool: AsyncConnectionPool[AsyncConn]
     reader: FactsReader
