@@ -103,11 +103,16 @@ class Batcher(Generic[T, R]):
         try:
             async with self._pool.connection() as conn:
                 answers = await self._batch(conn, [item for item, _ in batch])
-        except Exception:
-            log.exception("%s: a batch of %d failed", type(self).__name__, len(batch))
+            paired = list(zip(batch, answers, strict=True))
+        except BaseException as exc:
+            # Whatever went wrong (the statement, the connection, this task cancelled), every
+            # caller of the batch gets an answer: a 503, never a wait without end.
             self._fail(batch, self.failure_detail)
+            if not isinstance(exc, Exception):
+                raise
+            log.exception("%s: a batch of %d failed", type(self).__name__, len(batch))
             return
-        for (_, answer), value in zip(batch, answers, strict=True):
+        for (_, answer), value in paired:
             if not answer.done():
                 answer.set_result(value)
 

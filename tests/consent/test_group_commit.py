@@ -267,3 +267,42 @@ def test_the_app_drains_its_writer_when_it_stops(
     assert hotpath.SERVICE not in ctx.services  # closed with the app
     with connect(db_url) as conn:
         assert audit.verify_chain(conn).ok
+
+
+def test_a_writer_stopped_mid_batch_answers_its_checks_instead_of_leaving_them_waiting(
+    db_url: str, parties: dict[str, uuid.UUID]
+) -> None:
+    """The writer task cancelled while its batch waits on the audit chain's lock (held here by an
+    ordinary append's open transaction): the checks of that batch and those queued behind it
+    get CheckNotRecorded at once."""
+
+    async def run() -> list[BaseException | None]:
+        pool = await open_async_pool(db_url, max_size=2)
+        writer = hotpath.CheckWriter(pool, max_batch=2)
+        records = [
+            store.check_record(
+                grant=None,
+                actor="test",
+                action="consent.check",
+                policy_version="t",
+                subject_id=parties["requester"],
+                target_kind="consent_check",
+                target_id=None,
+                details={"i": i},
+            )
+            for i in range(5)
+        ]
+        with connect(db_url) as holder:  # holds the chain's lock until this block ends
+            audit.record(holder, actor="test", action="test.hold", policy_version="t")
+            waiting = [asyncio.create_task(writer.submit(r)) for r in records]
+            await asyncio.sleep(0.5)  # the first batch is now blocked in the database
+            writer._task.cancel()
+            outcomes = await asyncio.wait_for(asyncio.gather(*waiting, return_exceptions=True), timeout=5)
+            holder.rollback()
+        await pool.close()
+        return outcomes
+
+    outcomes = asyncio.run(run())
+    assert all(isinstance(o, hotpath.CheckNotRecorded) for o in outcomes), outcomes
+    with connect(db_url) as conn:
+        assert conn.execute("SELECT count(*) AS n FROM audit_log").fetchone()["n"] == 0
