@@ -44,6 +44,23 @@ def parties(db_url: str) -> dict[str, uuid.UUID]:
     return {"cameo": cameo, "denied": denied, "requester": requester}
 
 
+def check_records(parties: dict[str, uuid.UUID], n: int, *, with_grants: bool) -> list[store.CheckRecord]:
+    """What n checks of the requester would write (with a token each when `with_grants`)."""
+    return [
+        store.check_record(
+            grant=(uuid.uuid4().hex, [parties["cameo"]], datetime.now(UTC)) if with_grants else None,
+            actor="test",
+            action="consent.check",
+            policy_version="t",
+            subject_id=parties["requester"],
+            target_kind="consent_check",
+            target_id=None,
+            details={"i": i},
+        )
+        for i in range(n)
+    ]
+
+
 class CountingReader(hotpath.FactsReader):
     """The real reader, counting the statements it sends and the reads in each."""
 
@@ -226,19 +243,7 @@ def test_shutdown_writes_every_check_already_queued(db_url: str, parties: dict[s
     async def run() -> list[BaseException | None]:
         pool = await open_async_pool(db_url, max_size=2)
         writer = hotpath.CheckWriter(pool, max_batch=4)
-        records = [
-            store.check_record(
-                grant=(uuid.uuid4().hex, [parties["cameo"]], datetime.now(UTC)),
-                actor="test",
-                action="consent.check",
-                policy_version="t",
-                subject_id=parties["requester"],
-                target_kind="consent_check",
-                target_id=None,
-                details={"i": i},
-            )
-            for i in range(n)
-        ]
+        records = check_records(parties, n, with_grants=True)
         waiting = [asyncio.create_task(writer.submit(r)) for r in records]
         await asyncio.sleep(0)  # all queued; the first batch at most has started
         await writer.close()
@@ -279,19 +284,7 @@ def test_a_writer_stopped_mid_batch_answers_its_checks_instead_of_leaving_them_w
     async def run() -> list[BaseException | None]:
         pool = await open_async_pool(db_url, max_size=2)
         writer = hotpath.CheckWriter(pool, max_batch=2)
-        records = [
-            store.check_record(
-                grant=None,
-                actor="test",
-                action="consent.check",
-                policy_version="t",
-                subject_id=parties["requester"],
-                target_kind="consent_check",
-                target_id=None,
-                details={"i": i},
-            )
-            for i in range(5)
-        ]
+        records = check_records(parties, 5, with_grants=False)
         with connect(db_url) as holder:  # holds the chain's lock until this block ends
             audit.record(holder, actor="test", action="test.hold", policy_version="t")
             waiting = [asyncio.create_task(writer.submit(r)) for r in records]
