@@ -6,10 +6,10 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response
-from starlette.concurrency import run_in_threadpool
 
 from consent import notifications, service
 from consent.enrollment.api import router as enrollment_router
+from consent.hotpath import hot_path
 from consent.lifecycle import revocation_hooks
 from consent.schemas import (
     AppearanceOut,
@@ -35,9 +35,8 @@ from consent.schemas import (
     WebhookOut,
 )
 from gate.auth import Allow, AllowWithoutConn, Principal
-from gate.web import AppContext, Ctx, CurrentPolicy, DbConn
+from gate.web import Ctx, CurrentPolicy, DbConn
 from perception.lifecycle import models as models_of
-from policies.service import ActivePolicy
 
 router = APIRouter(tags=["consent"])
 
@@ -48,8 +47,9 @@ Member = Annotated[Principal, Depends(Allow("platform", "user"))]
 
 
 # The hot path (docs/CONSENT.md). Its dependencies do no I/O (the key comes from the process's
-# cache) and the route takes its connection itself, so a check costs one trip to a worker thread,
-# as /healthz does, instead of one per dependency and one more to give the connection back.
+# cache) and the route runs in the event loop: the read on an asyncio connection, the write
+# group-committed with other checks' (consent.hotpath); only a prompt to screen against an
+# owner's restrictions goes to a worker thread (MiniLM).
 HotChecker = Annotated[Principal, Depends(AllowWithoutConn("platform", "user"))]
 
 
@@ -58,20 +58,11 @@ async def check(
     body: ConsentCheckIn, ctx: Ctx, policy: CurrentPolicy, principal: HotChecker
 ) -> ConsentCheckOut:
     """A decision per cameo for this requester and prompt; a consent token when all allow."""
-    return await run_in_threadpool(_check, body, ctx, policy, principal)
-
-
-def _check(
-    body: ConsentCheckIn, ctx: AppContext, policy: ActivePolicy, principal: Principal
-) -> ConsentCheckOut:
     requester = service.acting_subject(principal, body.requester)
-    with ctx.pool.connection() as conn:
-        result = service.check_consent(
-            conn, policy=policy, models=models_of(ctx), settings=ctx.settings, requester_id=requester,
-            cameo_ids=body.cameo_ids, prompt=body.prompt,
-            platform_key_id=principal.key_id if principal.role == "platform" else None,
-            actor=principal, durable=False,
-        )  # fmt: skip
+    result = await hot_path(ctx).check(
+        ctx, policy=policy, requester_id=requester, cameo_ids=body.cameo_ids, prompt=body.prompt,
+        platform_key_id=principal.key_id if principal.role == "platform" else None, actor=principal,
+    )  # fmt: skip
     return ConsentCheckOut(
         requester=requester,
         allowed=result.allowed,

@@ -1,4 +1,5 @@
-"""The consent domain's per-process state: the list of revocation hooks other domains register."""
+"""The consent domain's per-process state: the list of revocation hooks other domains register,
+and the check route's event-loop resources (consent.hotpath)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,21 @@ HOOKS = "revocation_hooks"
 
 def start(ctx: AppContext) -> None:
     ctx.services.setdefault(HOOKS, [])
+
+
+async def astart(ctx: AppContext) -> None:
+    from consent.hotpath import SERVICE, open_hot_path
+
+    ctx.services[SERVICE] = await open_hot_path(ctx)
+
+
+async def astop(ctx: AppContext) -> None:
+    """Drain the checks waiting to be recorded, then close their connections."""
+    from consent.hotpath import SERVICE, HotPath
+
+    hot: HotPath | None = ctx.services.pop(SERVICE, None)
+    if hot is not None:
+        await hot.close()
 
 
 def revocation_hooks(ctx: AppContext) -> list[RevocationHook]:

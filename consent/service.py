@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -157,7 +157,7 @@ def _topic_vectors(models: Models, rows: list[store.Restriction]) -> np.ndarray:
     return out
 
 
-def _restriction_matches(
+def restriction_matches(
     conn: Conn, *, policy: ActivePolicy, models: Models, cameo_ids: list[uuid.UUID], prompt: str
 ) -> dict[uuid.UUID, RestrictionMatch]:
     """The first rule each cameo's prompt breaks: keywords first, then semantic similarity."""
@@ -184,16 +184,16 @@ def _restriction_matches(
     return found
 
 
-def _evaluate(
-    conn: Conn,
+def _decide(
+    known: bool,
+    facts: list[store.Facts],
     *,
     policy: ActivePolicy,
-    models: Models,
     requester_id: uuid.UUID,
     cameo_ids: list[uuid.UUID],
-    prompt: str,
-) -> tuple[list[Decision], dict[uuid.UUID, int]]:
-    known, facts = store.consent_facts(conn, requester_id=requester_id, cameo_ids=cameo_ids)
+) -> tuple[dict[uuid.UUID, Decision], list[uuid.UUID], dict[uuid.UUID, int]]:
+    """The decisions the facts read give (before restrictions), the cameos whose restrictions
+    must still be screened, and the epochs read."""
     by_id = {f.id: f for f in facts}
     missing = [str(i) for i in cameo_ids if i not in by_id]
     if missing:
@@ -207,11 +207,33 @@ def _evaluate(
         for i in cameo_ids
         if decisions[i].allowed and by_id[i].has_restrictions and by_id[i].owner_id != requester_id
     ]
+    return decisions, to_screen, {f.id: f.consent_epoch for f in facts}
+
+
+def _apply_restrictions(
+    policy: ActivePolicy, decisions: dict[uuid.UUID, Decision], matches: dict[uuid.UUID, RestrictionMatch]
+) -> None:
+    for cameo_id, match in matches.items():
+        decisions[cameo_id] = Decision(cameo_id, "deny", "restriction_matched", policy.version, match)
+
+
+def _evaluate(
+    conn: Conn,
+    *,
+    policy: ActivePolicy,
+    models: Models,
+    requester_id: uuid.UUID,
+    cameo_ids: list[uuid.UUID],
+    prompt: str,
+) -> tuple[list[Decision], dict[uuid.UUID, int]]:
+    known, facts = store.consent_facts(conn, requester_id=requester_id, cameo_ids=cameo_ids)
+    decisions, to_screen, epochs = _decide(
+        known, facts, policy=policy, requester_id=requester_id, cameo_ids=cameo_ids
+    )
     if to_screen:
-        matches = _restriction_matches(conn, policy=policy, models=models, cameo_ids=to_screen, prompt=prompt)
-        for cameo_id, match in matches.items():
-            decisions[cameo_id] = Decision(cameo_id, "deny", "restriction_matched", policy.version, match)
-    return [decisions[i] for i in cameo_ids], {f.id: f.consent_epoch for f in facts}
+        matches = restriction_matches(conn, policy=policy, models=models, cameo_ids=to_screen, prompt=prompt)
+        _apply_restrictions(policy, decisions, matches)
+    return [decisions[i] for i in cameo_ids], epochs
 
 
 def check_consent(
@@ -289,11 +311,56 @@ def _check_and_commit(
             conn, policy=policy, models=models, requester_id=requester_id, cameo_ids=ids, prompt=prompt
         )
         result = _result(settings, policy, requester_id, ids, prompt, decisions, epochs, clock)
-        grant = (result.token_id, ids, result.expires_at) if result.token_id and result.expires_at else None
-        store.record_check(conn, grant=grant, **_audit_entry(result, platform_key_id, actor))
+        store.record_check(conn, _check_record(result, ids, platform_key_id, actor))
     finally:
         conn.autocommit = was_autocommit
     return result
+
+
+# Where the check route gets what it needs (consent.hotpath): the facts (store.consent_facts'
+# answer, read with other checks'), a screening of restrictions (MiniLM: a worker thread), and
+# the write, which returns once the check's grant and audit entry are committed.
+Read = Callable[[uuid.UUID, list[uuid.UUID]], Awaitable[tuple[bool, list[store.Facts]]]]
+Screen = Callable[[list[uuid.UUID]], Awaitable[dict[uuid.UUID, RestrictionMatch]]]
+Record = Callable[[store.CheckRecord], Awaitable[None]]
+
+
+async def check_consent_in_loop(
+    read: Read,
+    *,
+    policy: ActivePolicy,
+    settings: Settings,
+    requester_id: uuid.UUID,
+    cameo_ids: Sequence[uuid.UUID],
+    prompt: str,
+    platform_key_id: str | None,
+    actor: Principal | str | None,
+    screen: Screen,
+    record: Record,
+    clock: Clock = time.time,
+) -> ConsentCheck:
+    """check_consent(durable=False) in the event loop, for the check route: the facts from
+    `read` (an asyncio connection in autocommit mode, no worker thread), restrictions screened by `screen`
+    (only when a non-owner's allowed cameo has some), and the write handed to `record`, which
+    returns once it has committed — with the same guarantees as _check_and_commit: the token
+    carries the epochs read, and it is returned only after its grant row exists."""
+    ids = _validate_request(policy, cameo_ids, prompt)
+    known, facts = await read(requester_id, ids)
+    decisions, to_screen, epochs = _decide(
+        known, facts, policy=policy, requester_id=requester_id, cameo_ids=ids
+    )
+    if to_screen:
+        _apply_restrictions(policy, decisions, await screen(to_screen))
+    result = _result(settings, policy, requester_id, ids, prompt, [decisions[i] for i in ids], epochs, clock)
+    await record(_check_record(result, ids, platform_key_id, actor))
+    return result
+
+
+def _check_record(
+    result: ConsentCheck, ids: list[uuid.UUID], platform_key_id: str | None, actor: Principal | str | None
+) -> store.CheckRecord:
+    grant = (result.token_id, ids, result.expires_at) if result.token_id and result.expires_at else None
+    return store.check_record(grant=grant, **_audit_entry(result, platform_key_id, actor))
 
 
 def _result(

@@ -10,7 +10,7 @@ from typing import Any
 
 from gate.audit import canonical as audit_canonical
 from gate.auth import Principal
-from gate.db import Conn
+from gate.db import AsyncConn, Conn
 
 
 @dataclass(frozen=True)
@@ -151,8 +151,19 @@ def grant_exists(conn: Conn, token_id: str) -> bool:
     return row is not None
 
 
-def record_check(
-    conn: Conn,
+@dataclass(frozen=True)
+class CheckRecord:
+    """What the check route writes for one check: the grant `(token id, cameo ids, expires at)`
+    of the token issued to the requester, if any, and gate.audit.record's entry with its
+    canonical bytes (gate.audit's own definition), which the database chains."""
+
+    grant: tuple[str, list[uuid.UUID], datetime] | None
+    row: dict[str, Any]
+    details_json: str
+    canonical: bytes
+
+
+def check_record(
     *,
     grant: tuple[str, list[uuid.UUID], datetime] | None,
     actor: Principal | str,
@@ -162,12 +173,9 @@ def record_check(
     target_kind: str,
     target_id: str | None,
     details: dict[str, Any],
-) -> None:
-    """The check route's whole write in one statement (consent_record_check, migration 0201): the
-    grant `(token id, cameo ids, expires at)` of the token issued to `subject_id`, if any, and
-    gate.audit.record's entry, appended inside the server (consent_audit_append: the chain's lock
-    is held for no client round trip). The canonical bytes are gate.audit's own. On a connection
-    in autocommit mode the statement is its own transaction, committed asynchronously."""
+) -> CheckRecord:
+    # The details round-trip through JSON so the hashed form is exactly what jsonb gives back.
+    details_json = json.dumps(details, default=str)
     row: dict[str, Any] = {
         "at": datetime.now(UTC),
         "actor": actor.actor if isinstance(actor, Principal) else actor,
@@ -177,9 +185,17 @@ def record_check(
         "target_kind": target_kind,
         "target_id": target_id,
         "policy_version": policy_version,
-        "details": json.loads(json.dumps(details, default=str)),
+        "details": json.loads(details_json),
     }
-    token_id, cameo_ids, expires_at = grant or (None, None, None)
+    return CheckRecord(grant, row, details_json, audit_canonical(row))
+
+
+def record_check(conn: Conn, record: CheckRecord) -> None:
+    """One check's write in one statement (consent_record_check, migration 0201): the grant and
+    the audit entry, appended inside the server (consent_audit_append: the chain's lock is held
+    for no client round trip). On a connection in autocommit mode the statement is its own
+    transaction, committed asynchronously."""
+    token_id, cameo_ids, expires_at = record.grant or (None, None, None)
     conn.execute(
         """
         SELECT consent_record_check(%(token_id)s, %(subject_id)s, %(cameo_ids)s, %(expires_at)s,
@@ -188,13 +204,67 @@ def record_check(
                                     %(details_json)s, %(canonical)s)
         """,
         {
-            **row,
+            **record.row,
             "token_id": token_id,
             "cameo_ids": cameo_ids,
             "expires_at": expires_at,
-            "details_json": json.dumps(row["details"]),
-            "canonical": audit_canonical(row),
+            "details_json": record.details_json,
+            "canonical": record.canonical,
         },
+    )
+
+
+# The check route's statements on an asyncio connection (consent.hotpath): a batch of
+# consent_facts() and a batch of record_check(), each in one statement.
+
+
+async def consent_facts_many(
+    conn: AsyncConn, requests: list[tuple[uuid.UUID, list[uuid.UUID]]]
+) -> list[tuple[bool, list[Facts]]]:
+    """consent_facts() for several (requester, cameo ids) at once, in one statement
+    (consent_facts_many, migration 0203), on an asyncio connection: one answer per request."""
+    triples = [(k, requester, cameo) for k, (requester, ids) in enumerate(requests) for cameo in ids]
+    cur = await conn.execute(
+        "SELECT * FROM consent_facts_many(%s, %s, %s)",
+        ([t[0] for t in triples], [t[1] for t in triples], [t[2] for t in triples]),
+    )
+    found: list[list[Facts]] = [[] for _ in requests]
+    for row in await cur.fetchall():
+        found[row.pop("request")].append(Facts(**row))
+    # As consent_facts(): the requester exists when the rows carry its age band.
+    return [(bool(facts) and facts[0].requester_age_band is not None, facts) for facts in found]
+
+
+async def record_checks(conn: AsyncConn, records: list[CheckRecord]) -> None:
+    """Several checks' writes in one statement and one transaction (consent_record_checks,
+    migration 0202): their grants, and their audit entries chained in list order under one hold
+    of the chain's lock. On a connection in autocommit mode it commits asynchronously."""
+    grants = [
+        {"token_id": g[0], "requester_id": str(r.row["subject_id"]), "cameo_ids": [str(i) for i in g[1]],
+         "expires_at": g[2].isoformat()}
+        for r in records
+        if (g := r.grant) is not None
+    ]  # fmt: skip
+    rows = [r.row for r in records]
+    await conn.execute(
+        """
+        SELECT consent_record_checks(%s::jsonb, %s::timestamptz[], %s::text[], %s::text[], %s::text[],
+                                     %s::uuid[], %s::text[], %s::text[], %s::text[], %s::jsonb[],
+                                     %s::bytea[])
+        """,
+        (
+            json.dumps(grants),
+            [r["at"] for r in rows],
+            [r["actor"] for r in rows],
+            [r["role"] for r in rows],
+            [r["action"] for r in rows],
+            [r["subject_id"] for r in rows],
+            [r["target_kind"] for r in rows],
+            [r["target_id"] for r in rows],
+            [r["policy_version"] for r in rows],
+            [r.details_json for r in records],
+            [r.canonical for r in records],
+        ),
     )
 
 

@@ -100,12 +100,17 @@ def create_app(settings: Settings, ctx: AppContext | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        from gate.startup import astart_domains, astop_domains, stop_domains
+
         if app.state.ctx is None:
             app.state.ctx = build_context(settings)
-        yield
+        # The domains' event-loop resources belong to this loop, whoever opened the context.
+        await astart_domains(app.state.ctx)
+        try:
+            yield
+        finally:
+            await astop_domains(app.state.ctx)
         if owns_context:
-            from gate.startup import stop_domains
-
             stop_domains(app.state.ctx)
             app.state.ctx.pool.close()
 

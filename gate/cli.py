@@ -36,6 +36,10 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     from gate.app import build_context, create_app
     from gate.startup import stop_domains
 
+    if settings.serve_torch_threads:
+        import torch
+
+        torch.set_num_threads(settings.serve_torch_threads)
     # Built before uvicorn starts, so a configuration error stops start-up with its message.
     ctx = build_context(settings)
     # uvicorn drains requests on SIGTERM/SIGINT, then re-raises the signal to the handler that was

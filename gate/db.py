@@ -10,13 +10,14 @@ from typing import Any
 
 import psycopg
 from psycopg.rows import dict_row
-from psycopg_pool import ConnectionPool
+from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
 from gate.settings import Settings
 
 log = logging.getLogger(__name__)
 
 Conn = psycopg.Connection[dict[str, Any]]
+AsyncConn = psycopg.AsyncConnection[dict[str, Any]]
 
 
 def embedded_url(data_dir: Path) -> str:
@@ -54,6 +55,24 @@ def open_pool(url: str, *, min_size: int = 1, max_size: int = 10) -> ConnectionP
         name="cameogate",
     )
     pool.open(wait=True, timeout=30)
+    return pool
+
+
+async def open_async_pool(
+    url: str, *, min_size: int = 1, max_size: int = 10
+) -> AsyncConnectionPool[AsyncConn]:
+    """Connections for statements run in the event loop itself (the consent check's, issue #4),
+    in autocommit mode: each statement is its own transaction. Open it inside the running loop
+    that will use it (the app's lifespan)."""
+    pool: AsyncConnectionPool[AsyncConn] = AsyncConnectionPool(
+        url,
+        min_size=min_size,
+        max_size=max_size,
+        kwargs={"row_factory": dict_row, "autocommit": True},
+        open=False,
+        name="cameogate-async",
+    )
+    await pool.open(wait=True, timeout=30)
     return pool
 
 

@@ -102,6 +102,12 @@ class RateLimited(Problem):
         self.headers["Retry-After"] = str(retry_after)
 
 
+class Unavailable(Problem):
+    status = 503
+    code = "unavailable"
+    title = "Service unavailable"
+
+
 class ModelUnavailable(Problem):
     status = 503
     code = "model_unavailable"

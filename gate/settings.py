@@ -18,6 +18,8 @@ from gate.crypto import Keyring
 log = logging.getLogger(__name__)
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# Development secrets already read by this process, by file (Settings.dev_secret).
+_DEV_SECRETS: dict[Path, bytes] = {}
 
 
 class Settings(BaseSettings):
@@ -51,6 +53,11 @@ class Settings(BaseSettings):
     clip_model: str = "ViT-B-32"
     diffusers_model_dir: Path | None = None  # local diffusers text-to-video pipeline (GPU backend)
     generator_backend: Literal["cpu", "diffusers"] = "cpu"
+    # Intra-op threads of torch in `cameogate serve`, set once at start-up; None leaves torch's
+    # default (one per core). A server runs small inferences for concurrent requests (a consent
+    # check embeds one prompt with MiniLM): measured on the 2-core machine, one such embedding
+    # costs 7.8 ms of CPU with one thread and 35 ms with two, which is also slower (issue #4).
+    serve_torch_threads: int | None = 1
 
     # Provenance signing identity. Unset in development: a local CA is created under var_dir.
     signing_chain: Path | None = None  # PEM, signing certificate first, then intermediates
@@ -70,8 +77,14 @@ class Settings(BaseSettings):
 
         Created atomically: written whole to a file of its own, then linked into place, which fails
         if another thread or process got there first — everyone then reads the one that won (two
-        concurrent first consent checks once signed with two different keys)."""
-        path = self.var_dir / "secrets" / name
+        concurrent first consent checks once signed with two different keys).
+
+        Read once per process and path: the file never changes once linked, and the consent check
+        signs a token with it on every call (a file read per check, issue #4)."""
+        path = (self.var_dir / "secrets" / name).absolute()
+        known = _DEV_SECRETS.get(path)
+        if known is not None:
+            return known
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
             draft = path.with_name(f".{name}.{os.getpid()}.{threading.get_ident()}")
@@ -84,7 +97,9 @@ class Settings(BaseSettings):
                 pass
             finally:
                 draft.unlink()
-        return base64.b64decode(path.read_text())
+        value = base64.b64decode(path.read_text())
+        _DEV_SECRETS[path] = value
+        return value
 
     def secret(self, name: str) -> bytes:
         configured = getattr(self, name)

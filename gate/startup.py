@@ -9,7 +9,9 @@ from gate.web import AppContext
 
 log = logging.getLogger(__name__)
 
-# Each listed module may define start(ctx) and stop(ctx); order matters (models before indexes).
+# Each listed module may define start(ctx) and stop(ctx), run once per process with the context,
+# and `async def` astart(ctx) and astop(ctx), run in the event loop that serves requests (the
+# app's lifespan, also for a context a test opened); order matters (models before indexes).
 DOMAIN_LIFECYCLES = [
     "perception.lifecycle",
     "policies.lifecycle",
@@ -42,5 +44,20 @@ def stop_domains(ctx: AppContext) -> None:
         if hasattr(module, "stop"):
             try:
                 module.stop(ctx)
+            except Exception:
+                log.exception("stopping %s failed", module.__name__)
+
+
+async def astart_domains(ctx: AppContext) -> None:
+    for module in _modules():
+        if hasattr(module, "astart"):
+            await module.astart(ctx)
+
+
+async def astop_domains(ctx: AppContext) -> None:
+    for module in reversed(_modules()):
+        if hasattr(module, "astop"):
+            try:
+                await module.astop(ctx)
             except Exception:
                 log.exception("stopping %s failed", module.__name__)
