@@ -52,8 +52,9 @@ def single_threaded_models() -> None:
     parallel region then waits for whichever of its threads the encoder has descheduled: in the
     pipeline MTCNN took twice its CPU time in wall time. With one thread each, the scan and the
     encoder share the cores without waiting on each other (bench.gate_cost: output scan ~1.5 s
-    against ~1.7 s, same CPU; docs/GENERATION.md). The API process keeps the defaults: its scans do
-    not run beside an encoder."""
+    against ~1.7 s, same CPU; docs/GENERATION.md). `cameogate serve` sets torch's threads from the
+    `serve_torch_threads` setting instead (one by default, for its own reason: small inferences for
+    concurrent requests, docs/CONSENT.md)."""
     import cv2
     import torch
 
