@@ -39,6 +39,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import SplitResult, urlsplit
 
+from cryptography.exceptions import InvalidTag
+
 from gate import audit
 from gate.auth import Principal
 from gate.crypto import Keyring, Sealed
@@ -389,16 +391,19 @@ def deliver_due(
                 "User-Agent": "cameogate-webhooks/1",
                 "Idempotency-Key": str(row["idempotency_key"]),
                 "Cameogate-Event": row["event"],
-                SIGNATURE_HEADER: sign(_open_secret(keyring, row), int(at.timestamp()), body),
             }
             status: int | None = None
             error: str | None = None
             try:
+                headers[SIGNATURE_HEADER] = sign(_open_secret(keyring, row), int(at.timestamp()), body)
                 status = _post(
                     row["url"], body, headers, rules.webhook_timeout_seconds, allow_private=allow_private
                 )
             except UrlNotAllowed as exc:  # the guard, at send time: a failed attempt like any other
                 error = f"{exc.code}: {exc.detail}"[:500]
+            except (KeyError, InvalidTag) as exc:  # sealed under a key no longer in the ring
+                # A failed attempt rather than a crash: the row would otherwise stall every pass.
+                error = f"the secret cannot be opened: {type(exc).__name__}: {exc}"[:500]
             except (OSError, ValueError, http.client.HTTPException) as exc:  # refused, timed out, TLS
                 error = f"{type(exc).__name__}: {exc}"[:500]
             attempts = row["attempts"] + 1

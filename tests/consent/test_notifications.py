@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 from consent import notifications
 from gate import auth, outbox
 from gate.auth import Principal
+from gate.crypto import Keyring
 from gate.db import Conn, connect
 from gate.settings import Settings
 from policies.schema import Consent
@@ -347,3 +348,16 @@ def test_a_redirect_is_not_followed(
     ).fetchone()
     assert (row["status"], row["attempts"], row["last_status"]) == ("pending", 1, 302)
     assert row["next_attempt_at"] == at + timedelta(seconds=rules.webhook_backoff_base_seconds)
+
+
+def test_a_secret_the_keyring_cannot_open_fails_the_attempt_not_the_worker(
+    conn: Conn, ctx, settings: Settings, receiver: Receiver, worker_conn, rules
+) -> None:  # type: ignore[no-untyped-def]
+    owner, _ = register(conn, ctx, settings, receiver.url)
+    outbox.enqueue(conn, event="approval.requested", payload={}, subject_id=owner)
+    conn.commit()
+    other = Keyring({"dev": b"k" * 32})  # the same key id, another key: the ciphertext does not open
+    assert notifications.run_once(worker_conn, rules=rules, keyring=other, allow_private=True) == 1
+    assert receiver.received == []
+    row = worker_conn.execute("SELECT status, last_error FROM webhook_deliveries").fetchone()
+    assert row["status"] == "pending" and row["last_error"].startswith("the secret cannot be opened")
