@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
+import ssl
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -34,8 +36,8 @@ class Receiver:
     location: str | None = None  # sent with every answer when set (a redirect)
 
 
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
+def serve(tls: ssl.SSLContext | None = None) -> Iterator[Receiver]:
+    """A receiver on 127.0.0.1 (HTTPS with `tls`) until the generator is closed."""
     box = Receiver(url="")
 
     class Handler(BaseHTTPRequestHandler):
@@ -53,12 +55,21 @@ def receiver() -> Iterator[Receiver]:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    box.url = f"http://127.0.0.1:{server.server_address[1]}/hooks"
+    if tls:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
+    box.url = f"{'https' if tls else 'http'}://127.0.0.1:{server.server_address[1]}/hooks"
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield box
-    server.shutdown()
-    server.server_close()
+    try:
+        yield box
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    yield from serve()
 
 
 @pytest.fixture
@@ -361,3 +372,67 @@ def test_a_secret_the_keyring_cannot_open_fails_the_attempt_not_the_worker(
     assert receiver.received == []
     row = worker_conn.execute("SELECT status, last_error FROM webhook_deliveries").fetchone()
     assert row["status"] == "pending" and row["last_error"].startswith("the secret cannot be opened")
+
+
+def self_signed_localhost(directory: Path) -> tuple[Path, Path]:
+    """A certificate for localhost (and 127.0.0.1) signed by its own key: (cert.pem, key.pem)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.now(UTC)
+    san = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName(san), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )  # fmt: skip
+    cert_pem, key_pem = directory / "cert.pem", directory / "key.pem"
+    cert_pem.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_pem.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    return cert_pem, key_pem
+
+
+def test_https_delivery_checks_the_certificate_against_the_url_host(
+    conn: Conn,
+    ctx,
+    settings: Settings,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    worker_conn,
+    run_once,
+) -> None:  # type: ignore[no-untyped-def]
+    cert, key = self_signed_localhost(tmp_path)
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(cert, key)
+    serving = serve(tls)
+    receiver = next(serving)
+    try:
+        owner, secret = register(conn, ctx, settings, receiver.url.replace("127.0.0.1", "localhost"))
+        outbox.enqueue(conn, event="approval.requested", payload={}, subject_id=owner)
+        conn.commit()
+        at = datetime.now(UTC)
+        assert run_once(now=at) == 1  # not signed by a CA the system trusts: refused
+        row = worker_conn.execute("SELECT last_error, next_attempt_at FROM webhook_deliveries").fetchone()
+        assert "CERTIFICATE_VERIFY_FAILED" in row["last_error"] and receiver.received == []
+        # Trusted (as a deployment's CA would be), it is delivered over TLS to localhost.
+        trusting = ssl.create_default_context(cafile=str(cert))
+        monkeypatch.setattr(notifications.ssl, "create_default_context", lambda: trusting)
+        at = row["next_attempt_at"]
+        assert run_once(now=at) == 1
+        [(headers, body)] = receiver.received
+        assert notifications.verify_signature(
+            secret, headers["cameogate-signature"], body, now=at.timestamp()
+        )
+    finally:
+        serving.close()
