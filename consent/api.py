@@ -267,13 +267,14 @@ def _endpoint_owner(principal: Principal) -> tuple[uuid.UUID | None, str | None]
 
 @router.post("/v1/webhooks", status_code=201, tags=["notifications"])
 def register_webhook(
-    body: WebhookIn, conn: DbConn, policy: CurrentPolicy, principal: Member
+    body: WebhookIn, conn: DbConn, ctx: Ctx, policy: CurrentPolicy, principal: Member
 ) -> WebhookCreated:
-    """Register an endpoint for the caller's notifications; the signing secret is shown once."""
+    """Register an endpoint for the caller's notifications; the signing secret is shown once.
+    Only public http(s) addresses (422 webhook_url_not_allowed), unless webhook_allow_private."""
     subject_id, platform_key_id = _endpoint_owner(principal)
     endpoint, secret = notifications.register_endpoint(
         conn, policy=policy, principal=principal, url=str(body.url),
-        subject_id=subject_id, platform_key_id=platform_key_id,
+        subject_id=subject_id, platform_key_id=platform_key_id, settings=ctx.settings,
     )  # fmt: skip
     return WebhookCreated(
         id=endpoint.id, url=endpoint.url, created_at=endpoint.created_at, secret=secret.hex()

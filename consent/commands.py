@@ -21,9 +21,12 @@ def _housekeeping(conn: Conn) -> None:
 
 def _notify_worker(args: argparse.Namespace, settings: Settings) -> int:
     rules = load_file(settings.policy_file).policy.consent
+    keyring, allow_private = settings.keyring(), settings.webhook_allow_private
     with connect(database_url(settings), autocommit=True) as conn:
         if args.once:
-            attempted = notifications.run_once(conn, rules=rules)
+            attempted = notifications.run_once(
+                conn, rules=rules, keyring=keyring, allow_private=allow_private
+            )
             _housekeeping(conn)
             print(f"attempted {attempted} deliveries")
             return 0
@@ -36,7 +39,10 @@ def _notify_worker(args: argparse.Namespace, settings: Settings) -> int:
         signal.signal(signal.SIGINT, _stop)
         while not stop.is_set():
             _housekeeping(conn)
-            notifications.run_forever(conn, rules=rules, stop=stop, idle_seconds=args.idle, passes=600)
+            notifications.run_forever(
+                conn, rules=rules, keyring=keyring, allow_private=allow_private, stop=stop,
+                idle_seconds=args.idle, passes=600,
+            )  # fmt: skip
     return 0
 
 

@@ -10,27 +10,43 @@ delivery per matching endpoint: the owner's endpoints for `subject_id`, the plat
 retried with exponential backoff (policy: base * 2**(attempt-1), capped) until a 2xx or the last
 attempt. Each delivery is claimed with FOR UPDATE SKIP LOCKED, so several workers can share the
 work; the lock is held during the HTTP call (bounded by the policy's timeout).
+
+SSRF guard: an endpoint URL must be http(s) without credentials, and every address its host
+resolves to must be public (`address_allowed`) unless `CAMEOGATE_WEBHOOK_ALLOW_PRIVATE` is set
+(tests, local development). It is checked at registration and again before every delivery,
+which connects to the very address it checked (DNS may answer differently by then: rebinding)
+and never follows a redirect (a 3xx is a failed attempt, retried with the normal backoff).
+
+Secrets at rest: sealed with the service keyring (the templates' one, gate/crypto.py), bound to
+the endpoint id; the worker opens them to sign.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import http.client
+import ipaddress
 import json
 import logging
 import secrets
+import socket
+import ssl
 import threading
-import urllib.error
-import urllib.request
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import SplitResult, urlsplit
+
+from cryptography.exceptions import InvalidTag
 
 from gate import audit
 from gate.auth import Principal
+from gate.crypto import Keyring, Sealed
 from gate.db import Conn
-from gate.errors import NotFound
+from gate.errors import NotFound, ValidationFailed
+from gate.settings import Settings
 from policies.schema import Consent
 from policies.service import ActivePolicy
 
@@ -82,6 +98,112 @@ def backoff_seconds(rules: Consent, attempts: int) -> float:
     )
 
 
+# --- the SSRF guard ---------------------------------------------------------------------------
+
+
+class UrlNotAllowed(ValidationFailed):
+    code = "webhook_url_not_allowed"
+    title = "The webhook URL is not allowed"
+
+
+def resolve(host: str, port: int) -> list[str]:
+    """Every address `host` resolves to (a literal IP resolves to itself). Tests replace this."""
+    return [str(info[4][0]) for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)]
+
+
+def address_allowed(address: str, *, allow_private: bool) -> bool:
+    """A public unicast address; or any, when private receivers are allowed."""
+    ip = ipaddress.ip_address(address.split("%", 1)[0])  # an IPv6 zone ("fe80::1%eth0") is dropped
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
+        ip = ip.ipv4_mapped  # ::ffff:127.0.0.1 is 127.0.0.1 (Python 3.11 does not map it itself)
+    if allow_private:
+        return True
+    # is_global alone lets multicast through (224.0.0.0/4 is "global"); the rest say why for a reader.
+    return ip.is_global and not (
+        ip.is_loopback or ip.is_private or ip.is_link_local or ip.is_multicast
+        or ip.is_reserved or ip.is_unspecified
+    )  # fmt: skip
+
+
+def check_url(url: str, *, allow_private: bool) -> tuple[SplitResult, str]:
+    """The URL's parts and the address to connect to, or UrlNotAllowed.
+
+    Every address the host resolves to must be allowed, not just one: a name that answers with a
+    public and a private address would otherwise reach the private one on some attempts."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UrlNotAllowed("only http and https URLs with a host are allowed")
+    if parts.username is not None or parts.password is not None:
+        raise UrlNotAllowed("credentials in the URL are not allowed")
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        addresses = resolve(parts.hostname, port)
+    except (OSError, ValueError) as exc:  # no such name, port out of range
+        raise UrlNotAllowed(f"{parts.hostname} cannot be resolved") from exc
+    refused = [a for a in addresses if not address_allowed(a, allow_private=allow_private)]
+    if refused or not addresses:
+        raise UrlNotAllowed(
+            f"{parts.hostname} resolves to an address that is not public ({', '.join(refused)})"
+        )
+    return parts, addresses[0]
+
+
+class _PinnedConnection(http.client.HTTPConnection):
+    """HTTP, or HTTPS with normal certificate checks against the URL's host, to an address the guard
+    already checked, so the connection cannot be steered elsewhere by a second DNS answer.
+    http.client, unlike urllib, never follows redirects (nor reads proxy variables)."""
+
+    def __init__(self, parts: SplitResult, address: str, timeout: float) -> None:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        super().__init__(str(parts.hostname), port, timeout=timeout)
+        self.address = address
+        self.tls = ssl.create_default_context() if parts.scheme == "https" else None
+
+    def connect(self) -> None:
+        sock = socket.create_connection((self.address, self.port), self.timeout)
+        self.sock = self.tls.wrap_socket(sock, server_hostname=self.host) if self.tls else sock
+
+
+# --- secrets at rest ----------------------------------------------------------------------------
+
+
+def _associated(endpoint_id: uuid.UUID) -> bytes:
+    return f"webhook:{endpoint_id}".encode()  # a sealed secret copied onto another endpoint fails
+
+
+def _open_secret(keyring: Keyring, row: dict[str, Any]) -> bytes:
+    if row["secret_key_id"] is None:  # a clear row not sealed yet (seal_clear_secrets)
+        return bytes(row["secret"])
+    sealed = Sealed(row["secret_key_id"], bytes(row["secret_nonce"]), bytes(row["secret"]))
+    return keyring.open(sealed, _associated(row["endpoint_id"]))
+
+
+def _secret_columns(keyring: Keyring, endpoint_id: uuid.UUID, secret: bytes) -> dict[str, Any]:
+    """The row's secret, secret_key_id and secret_nonce, sealed."""
+    sealed = keyring.seal(secret, _associated(endpoint_id))
+    return {"secret": sealed.ciphertext, "key_id": sealed.key_id, "nonce": sealed.nonce}
+
+
+def seal_clear_secrets(conn: Conn, keyring: Keyring) -> int:
+    """Seal the secrets still stored in clear; returns how many.
+
+    Rows from before migration 0210 (registration seals new ones). A migration cannot reach the
+    keyring, so this runs at the start of every worker pass: one indexed look-up that finds
+    nothing once all are sealed, and no clear row outlives the next pass (sealing only "on first
+    use" would leave idle endpoints in clear)."""
+    with conn.transaction():
+        rows = conn.execute(
+            "SELECT id, secret FROM webhook_endpoints WHERE secret_key_id IS NULL FOR UPDATE SKIP LOCKED"
+        ).fetchall()
+        for r in rows:
+            conn.execute(
+                "UPDATE webhook_endpoints SET secret = %(secret)s, secret_key_id = %(key_id)s,"
+                " secret_nonce = %(nonce)s WHERE id = %(id)s",
+                {"id": r["id"], **_secret_columns(keyring, r["id"], bytes(r["secret"]))},
+            )
+    return len(rows)
+
+
 # --- endpoints (store and service in one: four statements) -------------------------------------
 
 
@@ -93,25 +215,27 @@ def register_endpoint(
     url: str,
     subject_id: uuid.UUID | None = None,
     platform_key_id: str | None = None,
+    settings: Settings,
 ) -> tuple[Endpoint, bytes]:
-    """A new endpoint and its signing secret (returned once, to show the caller).
-
-    Only http(s) URLs are accepted (the schema checks); which hosts may be reached is left to the
-    deployment's egress rules (an SSRF guard by address is listed as left to do in docs/CONSENT.md).
-    """
-    secret = secrets.token_bytes(32)
+    """A new endpoint and its signing secret (returned once, to show the caller, and stored
+    sealed). The URL must pass the SSRF guard (UrlNotAllowed, 422); the worker checks the address
+    again before every delivery (DNS can change in between)."""
+    check_url(url, allow_private=settings.webhook_allow_private)
+    endpoint_id, secret = uuid.uuid4(), secrets.token_bytes(32)
+    keyring = settings.keyring()
     row = conn.execute(
         """
-        INSERT INTO webhook_endpoints (id, subject_id, platform_key_id, url, secret)
-        VALUES (%(id)s, %(subject)s, %(platform)s, %(url)s, %(secret)s)
+        INSERT INTO webhook_endpoints
+               (id, subject_id, platform_key_id, url, secret, secret_key_id, secret_nonce)
+        VALUES (%(id)s, %(subject)s, %(platform)s, %(url)s, %(secret)s, %(key_id)s, %(nonce)s)
         RETURNING id, subject_id, platform_key_id, url, created_at, disabled_at
         """,
         {
-            "id": uuid.uuid4(),
+            "id": endpoint_id,
             "subject": subject_id,
             "platform": platform_key_id,
             "url": url,
-            "secret": secret,
+            **_secret_columns(keyring, endpoint_id, secret),
         },
     ).fetchone()
     assert row is not None
@@ -200,16 +324,30 @@ def dispatch(conn: Conn, *, now: datetime, batch: int = 500) -> int:
     return len(ids)
 
 
-def _post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> int:
-    request = urllib.request.Request(url, data=body, headers=headers, method="POST")  # noqa: S310
+def _post(url: str, body: bytes, headers: dict[str, str], timeout: float, *, allow_private: bool) -> int:
+    """POST to `url` after the SSRF guard; the response status, a 3xx included (not followed)."""
+    parts, address = check_url(url, allow_private=allow_private)
+    connection = _PinnedConnection(parts, address, timeout)
+    target = parts.path or "/"
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as resp:  # noqa: S310  (http(s) only, checked at registration)
-            return int(resp.status)
-    except urllib.error.HTTPError as exc:
-        return int(exc.code)
+        connection.request(
+            "POST", f"{target}?{parts.query}" if parts.query else target, body,
+            {**headers, "Host": parts.netloc},
+        )  # fmt: skip
+        return connection.getresponse().status
+    finally:
+        connection.close()
 
 
-def deliver_due(conn: Conn, *, rules: Consent, now: datetime | None = None, limit: int = 100) -> int:
+def deliver_due(
+    conn: Conn,
+    *,
+    rules: Consent,
+    keyring: Keyring,
+    allow_private: bool = False,
+    now: datetime | None = None,
+    limit: int = 100,
+) -> int:
     """Attempt every delivery that is due, one transaction each; returns how many were attempted."""
     attempted = 0
     while attempted < limit:
@@ -217,7 +355,8 @@ def deliver_due(conn: Conn, *, rules: Consent, now: datetime | None = None, limi
         with conn.transaction():
             row = conn.execute(
                 """
-                SELECT d.id, d.attempts, e.url, e.secret, o.event, o.idempotency_key, o.payload, o.created_at
+                SELECT d.id, d.attempts, d.endpoint_id, e.url, e.secret, e.secret_key_id, e.secret_nonce,
+                       o.event, o.idempotency_key, o.payload, o.created_at
                 FROM webhook_deliveries d
                 JOIN webhook_endpoints e ON e.id = d.endpoint_id
                 JOIN outbox o ON o.id = d.outbox_id
@@ -245,13 +384,20 @@ def deliver_due(conn: Conn, *, rules: Consent, now: datetime | None = None, limi
                 "User-Agent": "cameogate-webhooks/1",
                 "Idempotency-Key": str(row["idempotency_key"]),
                 "Cameogate-Event": row["event"],
-                SIGNATURE_HEADER: sign(bytes(row["secret"]), int(at.timestamp()), body),
             }
             status: int | None = None
             error: str | None = None
             try:
-                status = _post(row["url"], body, headers, rules.webhook_timeout_seconds)
-            except (OSError, ValueError) as exc:  # refused, timed out, DNS, bad URL
+                headers[SIGNATURE_HEADER] = sign(_open_secret(keyring, row), int(at.timestamp()), body)
+                status = _post(
+                    row["url"], body, headers, rules.webhook_timeout_seconds, allow_private=allow_private
+                )
+            except UrlNotAllowed as exc:  # the guard, at send time: a failed attempt like any other
+                error = f"{exc.code}: {exc.detail}"[:500]
+            except (KeyError, InvalidTag) as exc:  # sealed under a key no longer in the ring
+                # A failed attempt rather than a crash: the row would otherwise stall every pass.
+                error = f"the secret cannot be opened: {type(exc).__name__}: {exc}"[:500]
+            except (OSError, ValueError, http.client.HTTPException) as exc:  # refused, timed out, TLS
                 error = f"{type(exc).__name__}: {exc}"[:500]
             attempts = row["attempts"] + 1
             if status is not None and 200 <= status < 300:
@@ -286,25 +432,36 @@ def deliver_due(conn: Conn, *, rules: Consent, now: datetime | None = None, limi
     return attempted
 
 
-def run_once(conn: Conn, *, rules: Consent, now: datetime | None = None) -> int:
-    """One pass of the worker: fan out new events, then attempt what is due. Tests call this.
+def run_once(
+    conn: Conn, *, rules: Consent, keyring: Keyring, allow_private: bool = False, now: datetime | None = None
+) -> int:
+    """One pass of the worker: seal clear secrets, fan out new events, then attempt what is due.
+    Tests call this.
 
     `conn` should be in autocommit mode: each claim is then its own short transaction (inside an
     open transaction they would be savepoints and the row locks would outlive the pass)."""
     at = now or datetime.now(UTC)
+    seal_clear_secrets(conn, keyring)
     dispatch(conn, now=at)
-    return deliver_due(conn, rules=rules, now=at)
+    return deliver_due(conn, rules=rules, keyring=keyring, allow_private=allow_private, now=at)
 
 
 def run_forever(
-    conn: Conn, *, rules: Consent, stop: threading.Event, idle_seconds: float = 1.0, passes: int | None = None
+    conn: Conn,
+    *,
+    rules: Consent,
+    keyring: Keyring,
+    allow_private: bool = False,
+    stop: threading.Event,
+    idle_seconds: float = 1.0,
+    passes: int | None = None,
 ) -> None:
     """Pass after pass until `stop` is set (or `passes` have run), idling when there is nothing to do."""
     done = 0
     while not stop.is_set() and (passes is None or done < passes):
         done += 1
         try:
-            busy = run_once(conn, rules=rules)
+            busy = run_once(conn, rules=rules, keyring=keyring, allow_private=allow_private)
         except Exception:
             log.exception("notification pass failed")
             busy = 0

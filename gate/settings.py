@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     template_keys: str | None = None
     token_secret: str | None = None  # HMAC key for consent tokens (base64)
     webhook_secret: str | None = None  # default HMAC key for webhooks to platforms (base64)
+    # Webhook receivers at loopback, private, link-local and other non-public addresses are refused
+    # (SSRF guard, consent/notifications.py). Tests and local development opt in to reach them.
+    webhook_allow_private: bool = False
 
     # Models: offline defaults ship in packages; production ones load from configured paths.
     face_embedder: Literal["dlib", "facenet"] = "dlib"

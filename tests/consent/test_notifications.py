@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
+import ssl
 import threading
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
 from consent import notifications
+from gate import auth, outbox
+from gate.auth import Principal
+from gate.crypto import Keyring
 from gate.db import Conn, connect
+from gate.settings import Settings
 from policies.schema import Consent
 from policies.service import load_file
 from tests.conftest import KeyMaker
@@ -25,10 +33,11 @@ class Receiver:
     url: str
     statuses: list[int] = field(default_factory=list)  # answered in order; 200 once exhausted
     received: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
+    location: str | None = None  # sent with every answer when set (a redirect)
 
 
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
+def serve(tls: ssl.SSLContext | None = None) -> Iterator[Receiver]:
+    """A receiver on 127.0.0.1 (HTTPS with `tls`) until the generator is closed."""
     box = Receiver(url="")
 
     class Handler(BaseHTTPRequestHandler):
@@ -37,6 +46,8 @@ def receiver() -> Iterator[Receiver]:
             box.received.append(({k.lower(): v for k, v in self.headers.items()}, body))
             status = box.statuses.pop(0) if box.statuses else 200
             self.send_response(status)
+            if box.location:
+                self.send_header("Location", box.location)
             self.send_header("Content-Length", "0")
             self.end_headers()
 
@@ -44,12 +55,27 @@ def receiver() -> Iterator[Receiver]:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    box.url = f"http://127.0.0.1:{server.server_address[1]}/hooks"
+    if tls:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
+    box.url = f"{'https' if tls else 'http'}://127.0.0.1:{server.server_address[1]}/hooks"
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield box
-    server.shutdown()
-    server.server_close()
+    try:
+        yield box
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    yield from serve()
+
+
+@pytest.fixture
+def settings(db_url: str, tmp_path: Path) -> Settings:
+    """The receivers here listen on 127.0.0.1, which the SSRF guard refuses unless told otherwise."""
+    return Settings(database_url=db_url, var_dir=tmp_path / "var", webhook_allow_private=True)
 
 
 @pytest.fixture
@@ -61,6 +87,18 @@ def rules(settings) -> Consent:  # type: ignore[no-untyped-def]
 def worker_conn(db_url: str) -> Iterator[Conn]:
     with connect(db_url, autocommit=True) as c:
         yield c
+
+
+@pytest.fixture
+def run_once(worker_conn: Conn, rules: Consent, settings: Settings) -> Callable[..., int]:
+    """One worker pass as the notify-worker command runs it with these settings."""
+
+    def _run(now: datetime | None = None, *, allow_private: bool = settings.webhook_allow_private) -> int:
+        return notifications.run_once(
+            worker_conn, rules=rules, keyring=settings.keyring(), allow_private=allow_private, now=now
+        )
+
+    return _run
 
 
 def ask_for_approval(client: TestClient, make_key: KeyMaker, make_cameo: CameoMaker, url: str) -> tuple:
@@ -79,10 +117,11 @@ def test_an_owner_endpoint_receives_a_signed_event_with_an_idempotency_key(
     receiver: Receiver,
     worker_conn: Conn,
     rules,
+    run_once,
 ) -> None:  # type: ignore[no-untyped-def]
     owner, fan, cameo, secret = ask_for_approval(client, make_key, make_cameo, receiver.url)
     now = datetime.now(UTC)
-    assert notifications.run_once(worker_conn, rules=rules, now=now) == 1
+    assert run_once(now=now) == 1
     [(headers, body)] = receiver.received
     assert notifications.verify_signature(secret, headers["cameogate-signature"], body, now=now.timestamp())
     assert not notifications.verify_signature(
@@ -96,7 +135,7 @@ def test_an_owner_endpoint_receives_a_signed_event_with_an_idempotency_key(
     assert headers["idempotency-key"] == event["id"] == str(key)
     assert event["event"] == headers["cameogate-event"] == "approval.requested"
     assert event["data"] == {"cameo_id": str(cameo), "requester_id": str(subject_of(fan))}
-    assert notifications.run_once(worker_conn, rules=rules, now=now) == 0  # nothing sent twice
+    assert run_once(now=now) == 0  # nothing sent twice
     listed = client.get("/v1/notifications", headers=owner).json()
     assert [(n["event"], n["deliveries"], n["delivered"]) for n in listed] == [("approval.requested", 1, 1)]
     assert client.get("/v1/notifications", headers=fan).json() == []
@@ -109,25 +148,24 @@ def test_a_failing_endpoint_is_retried_with_exponential_backoff_and_the_same_key
     receiver: Receiver,
     worker_conn: Conn,
     rules,
+    run_once,
 ) -> None:  # type: ignore[no-untyped-def]
     receiver.statuses = [500, 503]
     ask_for_approval(client, make_key, make_cameo, receiver.url)
     t0 = datetime.now(UTC)
     base = rules.webhook_backoff_base_seconds
-    assert notifications.run_once(worker_conn, rules=rules, now=t0) == 1  # 500
+    assert run_once(now=t0) == 1  # 500
     row = worker_conn.execute(
         "SELECT status, attempts, next_attempt_at, last_status FROM webhook_deliveries"
     ).fetchone()
     assert (row["status"], row["attempts"], row["last_status"]) == ("pending", 1, 500)
     assert row["next_attempt_at"] == t0 + timedelta(seconds=base)
-    assert (
-        notifications.run_once(worker_conn, rules=rules, now=t0 + timedelta(seconds=base - 0.5)) == 0
-    )  # not due
+    assert run_once(now=t0 + timedelta(seconds=base - 0.5)) == 0  # not due
     t1 = t0 + timedelta(seconds=base)
-    assert notifications.run_once(worker_conn, rules=rules, now=t1) == 1  # 503
+    assert run_once(now=t1) == 1  # 503
     row = worker_conn.execute("SELECT attempts, next_attempt_at FROM webhook_deliveries").fetchone()
     assert row["attempts"] == 2 and row["next_attempt_at"] == t1 + timedelta(seconds=2 * base)
-    assert notifications.run_once(worker_conn, rules=rules, now=t1 + timedelta(seconds=2 * base)) == 1  # 200
+    assert run_once(now=t1 + timedelta(seconds=2 * base)) == 1  # 200
     row = worker_conn.execute("SELECT status, attempts FROM webhook_deliveries").fetchone()
     assert (row["status"], row["attempts"]) == ("delivered", 3)
     keys = {h["idempotency-key"] for h, _ in receiver.received}
@@ -135,17 +173,17 @@ def test_a_failing_endpoint_is_retried_with_exponential_backoff_and_the_same_key
 
 
 def test_an_unreachable_endpoint_is_given_up_after_the_last_attempt(
-    client: TestClient, make_key: KeyMaker, make_cameo: CameoMaker, worker_conn: Conn, rules
+    client: TestClient, make_key: KeyMaker, make_cameo: CameoMaker, worker_conn: Conn, rules, run_once
 ) -> None:  # type: ignore[no-untyped-def]
     ask_for_approval(client, make_key, make_cameo, "http://127.0.0.1:9/nothing-listens-here")
     at = datetime.now(UTC)
     for _ in range(rules.webhook_max_attempts):
-        assert notifications.run_once(worker_conn, rules=rules, now=at) == 1
+        assert run_once(now=at) == 1
         at += timedelta(seconds=rules.webhook_backoff_max_seconds)
     row = worker_conn.execute("SELECT status, attempts, last_error FROM webhook_deliveries").fetchone()
     assert row["status"] == "failed" and row["attempts"] == rules.webhook_max_attempts
     assert "refused" in row["last_error"].lower()
-    assert notifications.run_once(worker_conn, rules=rules, now=at) == 0
+    assert run_once(now=at) == 0
 
 
 def test_backoff_doubles_and_is_capped(rules: Consent) -> None:
@@ -154,21 +192,19 @@ def test_backoff_doubles_and_is_capped(rules: Consent) -> None:
 
 
 def test_platform_endpoints_hear_of_takedowns_and_can_be_removed(
-    client: TestClient, make_key: KeyMaker, receiver: Receiver, worker_conn: Conn, rules
+    client: TestClient, make_key: KeyMaker, receiver: Receiver, worker_conn: Conn, rules, run_once
 ) -> None:  # type: ignore[no-untyped-def]
     platform = make_key("platform")
     hook = client.post("/v1/webhooks", json={"url": receiver.url}, headers=platform).json()
     assert [h["id"] for h in client.get("/v1/webhooks", headers=platform).json()] == [hook["id"]]
     pkey = worker_conn.execute("SELECT id FROM api_keys WHERE role = 'platform'").fetchone()["id"]
-    from gate import outbox
-
     outbox.enqueue(worker_conn, event="clip.removed", payload={"clip_id": "c"}, platform_key_id=pkey)
-    assert notifications.run_once(worker_conn, rules=rules) == 1
+    assert run_once() == 1
     assert json.loads(receiver.received[0][1])["event"] == "clip.removed"
     assert client.delete(f"/v1/webhooks/{hook['id']}", headers=platform).status_code == 204
     assert client.get("/v1/webhooks", headers=platform).json() == []
     outbox.enqueue(worker_conn, event="clip.removed", payload={"clip_id": "d"}, platform_key_id=pkey)
-    assert notifications.run_once(worker_conn, rules=rules) == 0
+    assert run_once() == 0
     other = make_key("platform")
     resp = client.delete(f"/v1/webhooks/{hook['id']}", headers=other)
     assert resp.status_code == 404 and resp.json()["code"] == "endpoint_not_found"
@@ -198,3 +234,226 @@ def test_the_notify_worker_command_delivers_and_purges_old_token_records(
     assert len(receiver.received) == 1
     left = [r["token_id"] for r in worker_conn.execute("SELECT token_id FROM consent_grants")]
     assert left == ["live"]
+
+
+# --- the SSRF guard and sealed secrets -----------------------------------------------------------
+
+PUBLIC = "93.184.216.34"
+
+
+@pytest.fixture
+def dns(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[str]]:
+    """Answers for made-up names, behind the resolver the guard calls; other names resolve for real."""
+    answers: dict[str, list[str]] = {}
+    real = notifications.resolve
+    monkeypatch.setattr(notifications, "resolve", lambda host, port: answers.get(host) or real(host, port))
+    return answers
+
+
+def register(conn: Conn, ctx, settings: Settings, url: str) -> tuple[uuid.UUID, bytes]:  # type: ignore[no-untyped-def]
+    """An owner's endpoint registered as the route registers it, with these settings."""
+    owner = auth.ensure_subject(conn)
+    _, secret = notifications.register_endpoint(
+        conn, policy=ctx.policies.current, principal=Principal(key_id="k", role="user", subject_id=owner),
+        url=url, subject_id=owner, settings=settings,
+    )  # fmt: skip
+    conn.commit()
+    return owner, secret
+
+
+def test_registration_refuses_urls_that_are_not_public_http(
+    conn: Conn, ctx, settings: Settings, dns: dict[str, list[str]]
+) -> None:  # type: ignore[no-untyped-def]
+    strict = settings.model_copy(update={"webhook_allow_private": False})
+    dns.update({"hooks.example.com": [PUBLIC], "inside.example.com": ["10.0.0.5"],
+                "both.example.com": [PUBLIC, "192.168.1.9"]})  # fmt: skip
+    refused = [
+        "http://127.0.0.1:5432/", "http://10.0.0.7/h", "http://172.16.5.4/h", "http://192.168.0.1/h",
+        "http://169.254.169.254/latest/meta-data/", "http://0.0.0.0/", "http://100.64.0.1/",
+        "http://224.0.0.1/", "http://240.0.0.1/", "http://255.255.255.255/",
+        "http://[::1]/", "http://[::]/", "http://[fe80::1]/", "http://[fc00::1]/", "http://[ff02::1]/",
+        "http://[::ffff:127.0.0.1]/", "http://[::ffff:a9fe:a9fe]/",  # IPv4-mapped loopback, metadata
+        "http://localhost:8000/hooks", "http://inside.example.com/", "http://both.example.com/",
+        "http://user:pw@hooks.example.com/", "http://token@hooks.example.com/",
+        "ftp://hooks.example.com/", "file:///etc/passwd", "gopher://hooks.example.com/",
+        "http://no-such-host.invalid/",
+    ]  # fmt: skip
+    for url in refused:
+        with pytest.raises(notifications.UrlNotAllowed) as caught:
+            register(conn, ctx, strict, url)
+        assert (caught.value.status, caught.value.code) == (422, "webhook_url_not_allowed"), url
+        conn.rollback()
+    assert conn.execute("SELECT count(*) AS n FROM webhook_endpoints").fetchone() == {"n": 0}
+    register(conn, ctx, strict, "https://hooks.example.com/cameogate?v=1")  # a public one is fine
+    register(conn, ctx, settings, "http://localhost:8000/hooks")  # and loopback when allowed
+
+
+def test_a_secret_is_sealed_at_rest_and_still_signs(
+    client: TestClient, make_key: KeyMaker, conn: Conn, receiver: Receiver, run_once
+) -> None:
+    owner = make_key("user")
+    hook = client.post("/v1/webhooks", json={"url": receiver.url}, headers=owner)
+    assert hook.status_code == 201, hook.text
+    secret = bytes.fromhex(hook.json()["secret"])
+    row = conn.execute("SELECT id, secret, secret_key_id FROM webhook_endpoints").fetchone()
+    assert secret not in bytes(row["secret"]) and row["secret_key_id"] == "dev"
+    # A row from before migration 0210 is still in clear: the worker's next pass seals it.
+    conn.execute(
+        "UPDATE webhook_endpoints SET secret = %s, secret_key_id = NULL, secret_nonce = NULL", (secret,)
+    )
+    conn.commit()
+    subject = conn.execute("SELECT subject_id FROM webhook_endpoints").fetchone()["subject_id"]
+    outbox.enqueue(conn, event="approval.requested", payload={}, subject_id=subject)
+    conn.commit()
+    at = datetime.now(UTC)
+    assert run_once(now=at) == 1
+    row = conn.execute("SELECT secret, secret_key_id FROM webhook_endpoints").fetchone()
+    assert row["secret_key_id"] == "dev" and secret not in bytes(row["secret"])
+    [(headers, body)] = receiver.received
+    assert notifications.verify_signature(secret, headers["cameogate-signature"], body, now=at.timestamp())
+
+
+def test_the_route_refuses_a_private_address(
+    client: TestClient,
+    make_key: KeyMaker,
+    conn: Conn,
+    ctx,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(ctx, "settings", settings.model_copy(update={"webhook_allow_private": False}))
+    resp = client.post(
+        "/v1/webhooks", json={"url": "http://169.254.169.254/latest/"}, headers=make_key("platform")
+    )
+    assert resp.status_code == 422 and resp.json()["code"] == "webhook_url_not_allowed"
+    assert resp.headers["content-type"].startswith("application/problem+json")
+    assert conn.execute("SELECT count(*) AS n FROM webhook_endpoints").fetchone() == {"n": 0}
+
+
+def test_delivery_checks_the_address_again_and_connects_to_the_one_it_checked(
+    conn: Conn,
+    ctx,
+    settings: Settings,
+    receiver: Receiver,
+    dns: dict[str, list[str]],
+    worker_conn,
+    rules,
+    run_once,
+) -> None:  # type: ignore[no-untyped-def]
+    port = receiver.url.split(":")[2].split("/")[0]
+    dns["hooks.example.com"] = [PUBLIC]
+    strict = settings.model_copy(update={"webhook_allow_private": False})
+    owner, secret = register(conn, ctx, strict, f"http://hooks.example.com:{port}/hooks")
+    outbox.enqueue(conn, event="approval.requested", payload={}, subject_id=owner)
+    conn.commit()
+    dns["hooks.example.com"] = ["127.0.0.1"]  # rebinding: the name now points inside
+    at = datetime.now(UTC)
+    assert run_once(now=at, allow_private=False) == 1
+    assert receiver.received == []  # never connected
+    row = worker_conn.execute(
+        "SELECT status, attempts, last_error, next_attempt_at FROM webhook_deliveries"
+    ).fetchone()
+    assert (row["status"], row["attempts"]) == ("pending", 1)
+    assert row["last_error"].startswith("webhook_url_not_allowed")
+    assert row["next_attempt_at"] == at + timedelta(seconds=rules.webhook_backoff_base_seconds)
+    # Allowed, it goes to the address the guard resolved (real DNS knows no hooks.example.com),
+    # with the URL's host in Host, and verifies.
+    at = row["next_attempt_at"]
+    assert run_once(now=at, allow_private=True) == 1
+    [(headers, body)] = receiver.received
+    assert headers["host"] == f"hooks.example.com:{port}"
+    assert notifications.verify_signature(secret, headers["cameogate-signature"], body, now=at.timestamp())
+
+
+def test_a_redirect_is_not_followed(
+    conn: Conn, ctx, settings: Settings, receiver: Receiver, worker_conn, rules, run_once
+) -> None:  # type: ignore[no-untyped-def]
+    receiver.statuses, receiver.location = [302], receiver.url + "/elsewhere"
+    owner, _ = register(conn, ctx, settings, receiver.url)
+    outbox.enqueue(conn, event="approval.requested", payload={}, subject_id=owner)
+    conn.commit()
+    at = datetime.now(UTC)
+    assert run_once(now=at) == 1
+    assert len(receiver.received) == 1  # the first POST only
+    row = worker_conn.execute(
+        "SELECT status, attempts, last_status, next_attempt_at FROM webhook_deliveries"
+    ).fetchone()
+    assert (row["status"], row["attempts"], row["last_status"]) == ("pending", 1, 302)
+    assert row["next_attempt_at"] == at + timedelta(seconds=rules.webhook_backoff_base_seconds)
+
+
+def test_a_secret_the_keyring_cannot_open_fails_the_attempt_not_the_worker(
+    conn: Conn, ctx, settings: Settings, receiver: Receiver, worker_conn, rules
+) -> None:  # type: ignore[no-untyped-def]
+    owner, _ = register(conn, ctx, settings, receiver.url)
+    outbox.enqueue(conn, event="approval.requested", payload={}, subject_id=owner)
+    conn.commit()
+    other = Keyring({"dev": b"k" * 32})  # the same key id, another key: the ciphertext does not open
+    assert notifications.run_once(worker_conn, rules=rules, keyring=other, allow_private=True) == 1
+    assert receiver.received == []
+    row = worker_conn.execute("SELECT status, last_error FROM webhook_deliveries").fetchone()
+    assert row["status"] == "pending" and row["last_error"].startswith("the secret cannot be opened")
+
+
+def self_signed_localhost(directory: Path) -> tuple[Path, Path]:
+    """A certificate for localhost (and 127.0.0.1) signed by its own key: (cert.pem, key.pem)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.now(UTC)
+    san = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName(san), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )  # fmt: skip
+    cert_pem, key_pem = directory / "cert.pem", directory / "key.pem"
+    cert_pem.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_pem.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    return cert_pem, key_pem
+
+
+def test_https_delivery_checks_the_certificate_against_the_url_host(
+    conn: Conn,
+    ctx,
+    settings: Settings,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    worker_conn,
+    run_once,
+) -> None:  # type: ignore[no-untyped-def]
+    cert, key = self_signed_localhost(tmp_path)
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(cert, key)
+    serving = serve(tls)
+    receiver = next(serving)
+    try:
+        owner, secret = register(conn, ctx, settings, receiver.url.replace("127.0.0.1", "localhost"))
+        outbox.enqueue(conn, event="approval.requested", payload={}, subject_id=owner)
+        conn.commit()
+        at = datetime.now(UTC)
+        assert run_once(now=at) == 1  # not signed by a CA the system trusts: refused
+        row = worker_conn.execute("SELECT last_error, next_attempt_at FROM webhook_deliveries").fetchone()
+        assert "CERTIFICATE_VERIFY_FAILED" in row["last_error"] and receiver.received == []
+        # Trusted (as a deployment's CA would be), it is delivered over TLS to localhost.
+        trusting = ssl.create_default_context(cafile=str(cert))
+        monkeypatch.setattr(notifications.ssl, "create_default_context", lambda: trusting)
+        at = row["next_attempt_at"]
+        assert run_once(now=at) == 1
+        [(headers, body)] = receiver.received
+        assert notifications.verify_signature(
+            secret, headers["cameogate-signature"], body, now=at.timestamp()
+        )
+    finally:
+        serving.close()
