@@ -143,9 +143,19 @@ def restricted_mix(url: str, rng: random.Random, n_cameos: int = 1000, n: int = 
     bodies = []
     for _ in range(n):
         r = rng.choice(rows)
-        prompt = rng.choice(prompts)
+        prompt = unique(rng.choice(prompts))
         bodies.append(f'{{"requester":"{r["other"]}","cameo_ids":["{r["id"]}"],"prompt":"{prompt}"}}')
     return bodies
+
+
+TAKE = "#take#"
+
+
+def unique(prompt: str) -> str:
+    """Every request's prompt differs, as real prompts do (the driver replaces TAKE with a number
+    of its own per request): the service keeps recent prompts' embeddings (perception.text), and
+    a few prompts repeated would measure that cache instead of the check."""
+    return f"{prompt}, take {TAKE}"
 
 
 def request_mix(url: str, rng: random.Random, n: int = 20_000) -> list[str]:
@@ -170,7 +180,7 @@ def request_mix(url: str, rng: random.Random, n: int = 20_000) -> list[str]:
     pairs += [(rng.choice(cameos), rng.choice(subjects)) for _ in range(n - len(pairs))]
     rng.shuffle(pairs)
     prompt = "me dancing at a wedding"
-    return [f'{{"requester":"{s}","cameo_ids":["{c}"],"prompt":"{prompt}"}}' for c, s in pairs]
+    return [f'{{"requester":"{s}","cameo_ids":["{c}"],"prompt":"{unique(prompt)}"}}' for c, s in pairs]
 
 
 # `cameogate serve` from this checkout. The shared virtualenv's editable install maps the project's
@@ -209,9 +219,10 @@ def worker(args: tuple[str, str, dict[str, str], list[str], float, int, int]) ->
                 started = time.perf_counter()
                 try:
                     if bodies:
-                        resp = client.post(
-                            path, content=rng.choice(bodies), headers={"content-type": "application/json"}
-                        )
+                        # A prompt never seen before on every request (see `unique`).
+                        take = f"{int(deadline) % 1000}{seed}{k}-{len(local) + bad}"  # a few tokens
+                        body = rng.choice(bodies).replace(TAKE, take)
+                        resp = client.post(path, content=body, headers={"content-type": "application/json"})
                     else:
                         resp = client.get(path)
                 except httpx.TransportError:  # a timeout counts as an error, not a latency
