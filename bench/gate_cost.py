@@ -167,6 +167,11 @@ def main() -> None:
         deps.backend = metered = _Metered(deps.backend)
         worker = Worker(pool=ctx.pool, run=lambda j, c: run_job(deps, j, c))
         worker.run_once()
+        # A worker is another process than the API that took the submission: the prompt's
+        # embeddings, cached here by the consent check and the submission, are not in its cache.
+        forget = getattr(models.text, "forget", None)
+        if forget is not None:
+            forget()
         metered.cpu, job_cpu = 0.0, _cpu()
         worker.run_once()
         gate_cpu = _cpu() - job_cpu - metered.cpu

@@ -51,5 +51,10 @@ class MiniLMText:
                 self._cache.popitem(last=False)
         return np.stack([known[t] for t in texts])
 
+    def forget(self) -> None:
+        """Drop every cached vector (a benchmark standing for a process that has seen nothing)."""
+        with self._lock:
+            self._cache.clear()
+
 
 CACHE = 1024
