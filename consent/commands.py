@@ -1,4 +1,5 @@
-"""Command-line entry points of the consent domain: the webhook delivery worker."""
+"""Command-line entry points of the consent domain: the webhook delivery worker, which also does
+the service's periodic housekeeping."""
 
 from __future__ import annotations
 
@@ -11,23 +12,28 @@ from typing import Any
 from consent import notifications, store
 from gate.db import Conn, connect, database_url
 from gate.settings import Settings
-from policies.service import load_file
+from policies import quotas, versions
+from policies.service import ActivePolicy, load_file
 
 
-def _housekeeping(conn: Conn) -> None:
-    """Token records outlive their tokens by an hour (for inspection), then go."""
+def _housekeeping(conn: Conn, default: ActivePolicy) -> None:
+    """Token records outlive their tokens by an hour (for inspection), then go; quota counters go
+    once their window has ended under the active policy (they can no longer refuse anything, and
+    nothing else deletes them: one row per subject, kind and window otherwise stays forever)."""
     store.purge_grants(conn, expired_before=datetime.now(UTC) - timedelta(hours=1))
+    quotas.prune(conn, policy=versions.load_active(conn) or default)
 
 
 def _notify_worker(args: argparse.Namespace, settings: Settings) -> int:
-    rules = load_file(settings.policy_file).policy.consent
+    default = load_file(settings.policy_file)
+    rules = default.policy.consent
     keyring, allow_private = settings.keyring(), settings.webhook_allow_private
     with connect(database_url(settings), autocommit=True) as conn:
         if args.once:
             attempted = notifications.run_once(
                 conn, rules=rules, keyring=keyring, allow_private=allow_private
             )
-            _housekeeping(conn)
+            _housekeeping(conn, default)
             print(f"attempted {attempted} deliveries")
             return 0
         stop = threading.Event()
@@ -38,7 +44,7 @@ def _notify_worker(args: argparse.Namespace, settings: Settings) -> int:
         signal.signal(signal.SIGTERM, _stop)
         signal.signal(signal.SIGINT, _stop)
         while not stop.is_set():
-            _housekeeping(conn)
+            _housekeeping(conn, default)
             notifications.run_forever(
                 conn, rules=rules, keyring=keyring, allow_private=allow_private, stop=stop,
                 idle_seconds=args.idle, passes=600,

@@ -210,7 +210,7 @@ def test_platform_endpoints_hear_of_takedowns_and_can_be_removed(
     assert resp.status_code == 404 and resp.json()["code"] == "endpoint_not_found"
 
 
-def test_the_notify_worker_command_delivers_and_purges_old_token_records(
+def test_the_notify_worker_command_delivers_and_purges_old_token_records_and_quota_windows(
     client: TestClient,
     make_key: KeyMaker,
     make_cameo: CameoMaker,
@@ -229,11 +229,19 @@ def test_the_notify_worker_command_delivers_and_purges_old_token_records(
         " ('old', gen_random_uuid(), '{}', now() - interval '2 hours'),"
         " ('live', gen_random_uuid(), '{}', now() + interval '5 minutes')"
     )
+    # A counter of a window that ended days ago, and one of the current hour.
+    worker_conn.execute(
+        "INSERT INTO quota_counters (scope, scope_id, kind, window_secs, window_start, used) VALUES"
+        " ('subject', 'ended', 'generation', 3600, now() - interval '3 days', 5),"
+        " ('subject', 'current', 'generation', 3600, date_trunc('hour', now()), 2)"
+    )
     assert _notify_worker(argparse.Namespace(once=True, idle=0.1), settings) == 0
     assert "attempted 1 deliveries" in capsys.readouterr().out
     assert len(receiver.received) == 1
     left = [r["token_id"] for r in worker_conn.execute("SELECT token_id FROM consent_grants")]
     assert left == ["live"]
+    counters = [r["scope_id"] for r in worker_conn.execute("SELECT scope_id FROM quota_counters")]
+    assert counters == ["current"]
 
 
 # --- the SSRF guard and sealed secrets -----------------------------------------------------------
