@@ -189,6 +189,9 @@ def start(
     # blur box removes it from the whole clip (the Sora app's mark moves the same way). It is
     # blended in 4:2:0 like the video (overlay's format=auto picked 4:4:4 and the conversions cost
     # ~0.9 CPU-s on a 10 s 720p clip, half a whole re-encode); the mark is white, so no colour is lost.
+    # The fingerprint's thumbnails are area-averaged: fast_bilinear reads 4 of every 16 pixels at
+    # this 4× reduction and aliased, which cost the fingerprint alone 2 of 50 cropped copies
+    # (bench.provenance_robustness: 50/50/48/48 → 50/50/50/50; docs/PROVENANCE.md).
     x = "(W-w)*(0.05+0.9*(0.5+0.5*sin(3.1*floor(t/2)+0.3*t)))"
     y = "(H-h)*(0.05+0.9*(0.5+0.5*cos(1.7*floor(t/2)+0.2*t)))"
     graph = (
@@ -196,7 +199,7 @@ def start(
         "[1:v]format=gray,format=yuv420p[p];"
         "[v][p]blend=c0_mode=grainmerge:c1_mode=normal:c1_opacity=1:c2_mode=normal:c2_opacity=1:eof_action=repeat[m];"
         f"[m][2:v]overlay=x='{x}':y='{y}':format=yuv420:eof_action=repeat:shortest=0,format=yuv420p,split=2[out][s];"
-        f"[s]fps={1 / thumbs_every:.6f},scale={tw}:{th}:flags=fast_bilinear,format=rgb24[t]"
+        f"[s]fps={1 / thumbs_every:.6f},scale={tw}:{th}:flags=area,format=rgb24[t]"
     )
     cmd = [
         _ffmpeg(), "-hide_banner", "-loglevel", "error", "-nostdin", "-y",
