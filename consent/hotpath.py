@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -50,7 +51,7 @@ class FactsUnavailable(Unavailable):
     title = "The consent facts could not be read"
 
 
-class Batcher(Generic[T, R]):
+class Batcher(ABC, Generic[T, R]):
     """One asyncio task sending the items of concurrent callers to the database in batches:
     `await batcher.submit(item)` returns the item's own answer once its batch is done. A batch
     is whatever is waiting when the previous one returns (at most `max_batch`): no timer."""
@@ -116,8 +117,9 @@ class Batcher(Generic[T, R]):
             if not answer.done():
                 answer.set_result(value)
 
+    @abstractmethod
     async def _batch(self, conn: AsyncConn, items: list[T]) -> list[R]:
-        raise NotImplementedError
+        """One statement for the whole batch: one answer per item, in order."""
 
     def _fail(self, batch: list[tuple[T, asyncio.Future[R]]], detail: str) -> None:
         for _, answer in batch:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import logging
 import os
 import secrets
@@ -94,10 +95,12 @@ class Settings(BaseSettings):
             draft.touch(mode=0o600)
             draft.write_text(base64.b64encode(secrets.token_bytes(nbytes)).decode())
             try:
-                os.link(draft, path)
-                log.warning("INSECURE development secret %r created at %s; set it in production", name, path)
-            except FileExistsError:
-                pass
+                # Another thread or process linked its own first: theirs is the secret.
+                with contextlib.suppress(FileExistsError):
+                    os.link(draft, path)
+                    log.warning(
+                        "INSECURE development secret %r created at %s; set it in production", name, path
+                    )
             finally:
                 draft.unlink()
         value = base64.b64decode(path.read_text())
