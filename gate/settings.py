@@ -62,6 +62,11 @@ class Settings(BaseSettings):
     # check embeds one prompt with MiniLM): measured on the 2-core machine, one such embedding
     # costs 7.8 ms of CPU with one thread and 35 ms with two, which is also slower (issue #4).
     serve_torch_threads: int | None = 1
+    # ONNX Runtime threads of the text model (MiniLM), in every process; None: one per core. Idle
+    # threads sleep rather than spin, so a second thread costs nothing between embeddings; one
+    # short prompt takes ~6.5 ms on two threads against ~8 on one, and the consent check's
+    # restriction screen waits for it (perception/text.py, docs/CONSENT.md).
+    text_threads: int | None = None
 
     # Provenance signing identity. Unset in development: a local CA is created under var_dir.
     signing_chain: Path | None = None  # PEM, signing certificate first, then intermediates

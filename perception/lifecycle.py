@@ -4,6 +4,7 @@ the offline defaults in the background, so the first request does not pay for lo
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 
@@ -32,6 +33,11 @@ def start(ctx: AppContext, *, warm: bool = True) -> None:
 
             frame = np.random.default_rng(0).integers(0, 255, (720, 1280, 3), dtype=np.uint8)
             registry.face_detector.detect(frame)
+            # The models and their libraries are millions of long-lived objects that every full
+            # garbage collection would scan again: measured 0.54 s, a pause that every request in
+            # flight waits for. Frozen now, a full collection scans only what came after.
+            gc.collect()
+            gc.freeze()
             state["status"] = None
         except Exception as exc:  # a configured production model is missing or broken
             log.exception("loading models failed")

