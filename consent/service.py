@@ -158,9 +158,16 @@ def _topic_vectors(models: Models, rows: list[store.Restriction]) -> np.ndarray:
 
 
 def restriction_matches(
-    conn: Conn, *, policy: ActivePolicy, models: Models, cameo_ids: list[uuid.UUID], prompt: str
+    conn: Conn,
+    *,
+    policy: ActivePolicy,
+    models: Models,
+    cameo_ids: list[uuid.UUID],
+    prompt: str,
+    prompt_vector: Callable[[], np.ndarray] | None = None,
 ) -> dict[uuid.UUID, RestrictionMatch]:
-    """The first rule each cameo's prompt breaks: keywords first, then semantic similarity."""
+    """The first rule each cameo's prompt breaks: keywords first, then semantic similarity.
+    `prompt_vector` gives the prompt's embedding when the caller started computing it already."""
     rows = store.restrictions_of(conn, cameo_ids)
     if not rows:
         return {}
@@ -173,7 +180,7 @@ def restriction_matches(
             found[r.cameo_id] = RestrictionMatch(r.id, r.text, "keyword", term, 1.0)
     pending = [r for r in rows if r.cameo_id not in found]
     if pending:
-        prompt_vec = models.text.embed([prompt])[0]
+        prompt_vec = prompt_vector() if prompt_vector else models.text.embed([prompt])[0]
         scores = _topic_vectors(models, pending) @ prompt_vec
         for r, score in zip(pending, scores, strict=True):
             best = found.get(r.cameo_id)
