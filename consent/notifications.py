@@ -112,12 +112,17 @@ def resolve(host: str, port: int) -> list[str]:
 
 
 def address_allowed(address: str, *, allow_private: bool) -> bool:
-    """A public unicast address; or any, when private receivers are allowed."""
+    """A public unicast address; or, when private receivers are allowed, any one host's address
+    (loopback and private networks for development, never a group, "any" or broadcast)."""
     ip = ipaddress.ip_address(address.split("%", 1)[0])  # an IPv6 zone ("fe80::1%eth0") is dropped
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
         ip = ip.ipv4_mapped  # ::ffff:127.0.0.1 is 127.0.0.1 (Python 3.11 does not map it itself)
+    if ip.is_multicast or ip.is_unspecified:
+        return False
     if allow_private:
-        return True
+        # 240.0.0.0/4 and the broadcast address are IPv4's "reserved"; IPv6's reserved ranges
+        # include ::1, which development needs.
+        return not (isinstance(ip, ipaddress.IPv4Address) and ip.is_reserved)
     # is_global alone lets multicast through (224.0.0.0/4 is "global"); the rest say why for a reader.
     return ip.is_global and not (
         ip.is_loopback or ip.is_private or ip.is_link_local or ip.is_multicast

@@ -293,7 +293,14 @@ def test_registration_refuses_urls_that_are_not_public_http(
         conn.rollback()
     assert conn.execute("SELECT count(*) AS n FROM webhook_endpoints").fetchone() == {"n": 0}
     register(conn, ctx, strict, "https://hooks.example.com/cameogate?v=1")  # a public one is fine
-    register(conn, ctx, settings, "http://localhost:8000/hooks")  # and loopback when allowed
+    # Private receivers allowed (development): one host's address, never a group, "any" or broadcast.
+    for url in ["http://224.0.0.1/", "http://[ff02::1]/", "http://0.0.0.0/", "http://[::]/",
+                "http://255.255.255.255/", "http://240.0.0.1/", "http://[::ffff:224.0.0.1]/"]:  # fmt: skip
+        with pytest.raises(notifications.UrlNotAllowed):
+            register(conn, ctx, settings, url)
+        conn.rollback()
+    for url in ["http://localhost:8000/hooks", "http://[::1]:8000/", "http://10.0.0.7/h"]:
+        register(conn, ctx, settings, url)
 
 
 def test_a_secret_is_sealed_at_rest_and_still_signs(
