@@ -54,8 +54,9 @@ def _edit_distance(a: str, b: str, limit: int) -> int:
 
 
 def allowed_typos(length: int) -> int:
-    """Short words must match exactly; longer ones may carry one typo, long ones two."""
-    if length < 5:
+    """Short words must match exactly; longer ones may carry one typo, long ones two. Five letters
+    is still short: one edit there is a fifth of the name, and "Osama" matched the alias "Obama"."""
+    if length < 6:
         return 0
     return 1 if length < 10 else 2
 

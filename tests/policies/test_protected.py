@@ -50,6 +50,8 @@ def test_a_prompt_naming_a_protected_person_is_blocked_however_it_is_spelled(
         assert result.decision == "block"
         assert [r.rule for r in result.fired] == ["protected_person.name"]
     assert protected.match_prompt(conn, policy=policy, prompt="a bamboo forest at dawn") == []
+    # One letter off a five-letter alias is another name, not a typo.
+    assert protected.match_prompt(conn, policy=policy, prompt="a documentary about Osama") == []
 
 
 def test_a_protected_person_may_appear_through_their_own_consented_cameo(
