@@ -9,7 +9,7 @@ import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from consent import notifications, store
+from consent import notifications, store, templates
 from gate.db import Conn, connect, database_url
 from gate.settings import Settings
 from policies import quotas, versions
@@ -52,7 +52,29 @@ def _notify_worker(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _reseal(args: argparse.Namespace, settings: Settings) -> int:
+    """After a key rotation (a new key first in CAMEOGATE_TEMPLATE_KEYS, the old one kept after
+    it): every biometric template and webhook secret sealed under another key is sealed again
+    under the first. Exit 0 once nothing is left under another key: the old one can then go."""
+    keyring = settings.keyring()
+    with connect(database_url(settings), autocommit=True) as conn:
+        sealed = templates.reseal(conn, keyring), notifications.seal_secrets(conn, keyring)
+        row = conn.execute(
+            "SELECT (SELECT count(*) FROM templates WHERE key_id <> %(k)s)"
+            " + (SELECT count(*) FROM webhook_endpoints WHERE secret_key_id IS DISTINCT FROM %(k)s) AS n",
+            {"k": keyring.active_id},
+        ).fetchone()
+    left = int(row["n"]) if row else 0
+    print(f"sealed under {keyring.active_id!r}: {sealed[0]} templates, {sealed[1]} webhook secrets;"
+          f" {left} rows still under another key (locked by a transaction: run again)")  # fmt: skip
+    return 0 if left == 0 else 1
+
+
 def register(subparsers: Any) -> None:
+    reseal = subparsers.add_parser(
+        "reseal", help="after a key rotation, seal templates and webhook secrets under the first key"
+    )
+    reseal.set_defaults(handler=_reseal)
     worker = subparsers.add_parser(
         "notify-worker", help="deliver the outbox as signed webhooks (retries with backoff)"
     )

@@ -177,7 +177,7 @@ def _associated(endpoint_id: uuid.UUID) -> bytes:
 
 
 def _open_secret(keyring: Keyring, row: dict[str, Any]) -> bytes:
-    if row["secret_key_id"] is None:  # a clear row not sealed yet (seal_clear_secrets)
+    if row["secret_key_id"] is None:  # a clear row not sealed yet (seal_secrets)
         return bytes(row["secret"])
     sealed = Sealed(row["secret_key_id"], bytes(row["secret_nonce"]), bytes(row["secret"]))
     return keyring.open(sealed, _associated(row["endpoint_id"]))
@@ -189,22 +189,29 @@ def _secret_columns(keyring: Keyring, endpoint_id: uuid.UUID, secret: bytes) -> 
     return {"secret": sealed.ciphertext, "key_id": sealed.key_id, "nonce": sealed.nonce}
 
 
-def seal_clear_secrets(conn: Conn, keyring: Keyring) -> int:
-    """Seal the secrets still stored in clear; returns how many.
+def seal_secrets(conn: Conn, keyring: Keyring) -> int:
+    """Seal, under the keyring's first key, the secrets stored in clear or under a retired key;
+    returns how many.
 
-    Rows from before migration 0210 (registration seals new ones). A migration cannot reach the
-    keyring, so this runs at the start of every worker pass: one indexed look-up that finds
-    nothing once all are sealed, and no clear row outlives the next pass (sealing only "on first
-    use" would leave idle endpoints in clear)."""
+    Clear rows are from before migration 0210 (registration seals new ones); rows under another
+    key are from before a key rotation. A migration cannot reach the keyring, so this runs at the
+    start of every worker pass: one look-up that finds nothing once all are sealed under the
+    current key, and no such row outlives the next pass (sealing only "on first use" would leave
+    idle endpoints behind). `cameogate reseal` runs it too."""
     with conn.transaction():
         rows = conn.execute(
-            "SELECT id, secret FROM webhook_endpoints WHERE secret_key_id IS NULL FOR UPDATE SKIP LOCKED"
+            "SELECT id AS endpoint_id, secret, secret_key_id, secret_nonce FROM webhook_endpoints"
+            " WHERE secret_key_id IS DISTINCT FROM %s FOR UPDATE SKIP LOCKED",
+            (keyring.active_id,),
         ).fetchall()
         for r in rows:
             conn.execute(
                 "UPDATE webhook_endpoints SET secret = %(secret)s, secret_key_id = %(key_id)s,"
                 " secret_nonce = %(nonce)s WHERE id = %(id)s",
-                {"id": r["id"], **_secret_columns(keyring, r["id"], bytes(r["secret"]))},
+                {
+                    "id": r["endpoint_id"],
+                    **_secret_columns(keyring, r["endpoint_id"], _open_secret(keyring, r)),
+                },
             )
     return len(rows)
 
@@ -446,7 +453,7 @@ def run_once(
     `conn` should be in autocommit mode: each claim is then its own short transaction (inside an
     open transaction they would be savepoints and the row locks would outlive the pass)."""
     at = now or datetime.now(UTC)
-    seal_clear_secrets(conn, keyring)
+    seal_secrets(conn, keyring)
     dispatch(conn, now=at)
     return deliver_due(conn, rules=rules, keyring=keyring, allow_private=allow_private, now=at)
 

@@ -76,6 +76,33 @@ def _open(keyring: Keyring, row: dict[str, Any]) -> np.ndarray:
     return _from_bytes(plain)
 
 
+def reseal(conn: Conn, keyring: Keyring, *, batch: int = 500) -> int:
+    """Re-seal, under the keyring's first key, every template sealed under another (a key rotation:
+    once this returns, the retired key can leave CAMEOGATE_TEMPLATE_KEYS). Returns how many.
+    Batches of `batch` rows, one transaction each; rows locked elsewhere wait for the next run."""
+    done = 0
+    while True:
+        with conn.transaction():
+            rows = conn.execute(
+                "SELECT id, owner_kind, owner_ref, kind, model_id, key_id, nonce, ciphertext"
+                " FROM templates WHERE key_id <> %s LIMIT %s FOR UPDATE SKIP LOCKED",
+                (keyring.active_id, batch),
+            ).fetchall()
+            for r in rows:
+                associated = _associated(r["owner_kind"], r["owner_ref"], r["kind"], r["model_id"])
+                plain = keyring.open(
+                    Sealed(r["key_id"], bytes(r["nonce"]), bytes(r["ciphertext"])), associated
+                )
+                sealed = keyring.seal(plain, associated)
+                conn.execute(
+                    "UPDATE templates SET key_id = %s, nonce = %s, ciphertext = %s WHERE id = %s",
+                    (sealed.key_id, sealed.nonce, sealed.ciphertext, r["id"]),
+                )
+        done += len(rows)
+        if len(rows) < batch:
+            return done
+
+
 def purge(conn: Conn, *, owner_kind: str, owner_ref: uuid.UUID) -> int:
     """Delete every template of one owner at once (cameo deletion, protected person removal)."""
     return conn.execute(

@@ -83,3 +83,48 @@ def test_the_gallery_holds_verified_cameos_of_one_model_only(conn: Conn) -> None
     assert [e.owner_ref for e in entries] == [verified] and entries[0].embeddings.shape == (1, 4)
     assert templates.purge(conn, owner_kind="cameo", owner_ref=verified) == 2
     assert templates.gallery(conn, ring, kind="face", model_id="m") == []
+
+
+def test_reseal_moves_every_template_and_webhook_secret_to_the_new_key(
+    conn: Conn, settings, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    """A rotation completes: `cameogate reseal` seals everything again under the first key, after
+    which a keyring without the old key reads every template and signs with every secret."""
+    import base64
+
+    from consent import notifications
+    from gate.cli import main
+
+    old_key, new_key = os.urandom(32), os.urandom(32)
+    old = Keyring({"old": old_key})
+    cid = _cameo(conn)
+    faces = [np.random.default_rng(i).standard_normal((2, 8)).astype(np.float32) for i in range(3)]
+    for emb in faces:
+        templates.store(conn, old, owner_kind="cameo", owner_ref=cid, kind="face", model_id="m", array=emb)
+    secret = os.urandom(32)
+    endpoint = uuid.uuid4()
+    conn.execute(  # a row as it was before migration 0210: the secret in clear
+        "INSERT INTO webhook_endpoints (id, subject_id, url, secret) VALUES (%s, %s, %s, %s)",
+        (endpoint, auth.ensure_subject(conn), "https://hooks.example.com/", secret),
+    )
+    conn.commit()
+    assert notifications.seal_secrets(conn, old) == 1  # in clear until the worker's pass: now "old"
+    conn.commit()
+
+    def b64(key: bytes) -> str:
+        return base64.b64encode(key).decode()
+
+    monkeypatch.setenv("CAMEOGATE_DATABASE_URL", settings.database_url or "")
+    monkeypatch.setenv("CAMEOGATE_TEMPLATE_KEYS", f"new:{b64(new_key)},old:{b64(old_key)}")
+    assert main(["reseal"]) == 0
+    assert "3 templates, 1 webhook secrets; 0 rows" in capsys.readouterr().out
+    new_only = Keyring({"new": new_key})
+    back = templates.load(conn, new_only, owner_kind="cameo", owner_ref=cid, kind="face")
+    assert all(np.array_equal(a, b) for a, b in zip(back, faces, strict=True))
+    row = conn.execute(
+        "SELECT id AS endpoint_id, secret, secret_key_id, secret_nonce FROM webhook_endpoints WHERE id = %s",
+        (endpoint,),
+    ).fetchone()
+    assert row["secret_key_id"] == "new" and notifications._open_secret(new_only, row) == secret
+    assert main(["reseal"]) == 0  # nothing left: a second run changes nothing
+    assert "0 templates, 0 webhook secrets" in capsys.readouterr().out
