@@ -201,8 +201,9 @@ def seal_secrets(conn: Conn, keyring: Keyring) -> int:
     with conn.transaction():
         rows = conn.execute(
             "SELECT id AS endpoint_id, secret, secret_key_id, secret_nonce FROM webhook_endpoints"
-            " WHERE secret_key_id IS DISTINCT FROM %s FOR UPDATE SKIP LOCKED",
-            (keyring.active_id,),
+            " WHERE secret_key_id IS NULL OR secret_key_id < %(key)s OR secret_key_id > %(key)s"
+            " FOR UPDATE SKIP LOCKED",  # "not this key", as ranges an index answers (migration 0211)
+            {"key": keyring.active_id},
         ).fetchall()
         for r in rows:
             conn.execute(
