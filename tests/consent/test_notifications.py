@@ -408,6 +408,14 @@ def test_a_secret_the_keyring_cannot_open_fails_the_attempt_not_the_worker(
     assert receiver.received == []
     row = worker_conn.execute("SELECT status, last_error FROM webhook_deliveries").fetchone()
     assert row["status"] == "pending" and row["last_error"].startswith("the secret cannot be opened")
+    # A key removed from the ring before its rows were re-sealed: the pass still runs.
+    removed = Keyring({"new": b"n" * 32})
+    worker_conn.execute("UPDATE webhook_deliveries SET next_attempt_at = now()")
+    assert notifications.run_once(worker_conn, rules=rules, keyring=removed, allow_private=True) == 1
+    row = worker_conn.execute("SELECT attempts, last_error FROM webhook_deliveries").fetchone()
+    assert row["attempts"] == 2 and row["last_error"].startswith("the secret cannot be opened")
+    key_id = worker_conn.execute("SELECT secret_key_id FROM webhook_endpoints").fetchone()["secret_key_id"]
+    assert key_id == "dev"  # left as it was, for a keyring that has the key again
 
 
 def self_signed_localhost(directory: Path) -> tuple[Path, Path]:
