@@ -8,14 +8,18 @@ ever compared, so every row records its model id.
 from __future__ import annotations
 
 import io
+import logging
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from cryptography.exceptions import InvalidTag
 
 from gate.crypto import Keyring, Sealed
 from gate.db import Conn
+
+log = logging.getLogger(__name__)
 
 
 def _associated(owner_kind: str, owner_ref: uuid.UUID, kind: str, model_id: str) -> bytes:
@@ -78,29 +82,35 @@ def _open(keyring: Keyring, row: dict[str, Any]) -> np.ndarray:
 
 def reseal(conn: Conn, keyring: Keyring, *, batch: int = 500) -> int:
     """Re-seal, under the keyring's first key, every template sealed under another (a key rotation:
-    once this returns, the retired key can leave CAMEOGATE_TEMPLATE_KEYS). Returns how many.
-    Batches of `batch` rows, one transaction each; rows locked elsewhere wait for the next run."""
-    done = 0
+    once none is left, the retired key can leave CAMEOGATE_TEMPLATE_KEYS). Returns how many.
+    Batches of `batch` rows in id order, one transaction each. Rows locked elsewhere, and rows
+    whose key is no longer in the ring (logged), stay as they are."""
+    done, after = 0, uuid.UUID(int=0)
     while True:
         with conn.transaction():
             rows = conn.execute(
                 "SELECT id, owner_kind, owner_ref, kind, model_id, key_id, nonce, ciphertext"
-                " FROM templates WHERE key_id <> %s LIMIT %s FOR UPDATE SKIP LOCKED",
-                (keyring.active_id, batch),
+                " FROM templates WHERE key_id <> %s AND id > %s ORDER BY id LIMIT %s"
+                " FOR UPDATE SKIP LOCKED",
+                (keyring.active_id, after, batch),
             ).fetchall()
             for r in rows:
                 associated = _associated(r["owner_kind"], r["owner_ref"], r["kind"], r["model_id"])
-                plain = keyring.open(
-                    Sealed(r["key_id"], bytes(r["nonce"]), bytes(r["ciphertext"])), associated
-                )
-                sealed = keyring.seal(plain, associated)
+                sealed = Sealed(r["key_id"], bytes(r["nonce"]), bytes(r["ciphertext"]))
+                try:
+                    plain = keyring.open(sealed, associated)
+                except (KeyError, InvalidTag):
+                    log.warning("template %s: key %r cannot open it", r["id"], r["key_id"])
+                    continue
+                again = keyring.seal(plain, associated)
                 conn.execute(
                     "UPDATE templates SET key_id = %s, nonce = %s, ciphertext = %s WHERE id = %s",
-                    (sealed.key_id, sealed.nonce, sealed.ciphertext, r["id"]),
+                    (again.key_id, again.nonce, again.ciphertext, r["id"]),
                 )
-        done += len(rows)
+                done += 1
         if len(rows) < batch:
             return done
+        after = rows[-1]["id"]
 
 
 def purge(conn: Conn, *, owner_kind: str, owner_ref: uuid.UUID) -> int:

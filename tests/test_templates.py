@@ -116,8 +116,11 @@ def test_reseal_moves_every_template_and_webhook_secret_to_the_new_key(
 
     monkeypatch.setenv("CAMEOGATE_DATABASE_URL", settings.database_url or "")
     monkeypatch.setenv("CAMEOGATE_TEMPLATE_KEYS", f"new:{b64(new_key)},old:{b64(old_key)}")
+    rotated = Keyring({"new": new_key, "old": old_key})
+    assert templates.reseal(conn, rotated, batch=2) == 3  # two batches
+    conn.commit()
     assert main(["reseal"]) == 0
-    assert "3 templates, 1 webhook secrets; 0 rows" in capsys.readouterr().out
+    assert "0 templates, 1 webhook secrets; 0 rows" in capsys.readouterr().out
     new_only = Keyring({"new": new_key})
     back = templates.load(conn, new_only, owner_kind="cameo", owner_ref=cid, kind="face")
     assert all(np.array_equal(a, b) for a, b in zip(back, faces, strict=True))
@@ -128,3 +131,10 @@ def test_reseal_moves_every_template_and_webhook_secret_to_the_new_key(
     assert row["secret_key_id"] == "new" and notifications._open_secret(new_only, row) == secret
     assert main(["reseal"]) == 0  # nothing left: a second run changes nothing
     assert "0 templates, 0 webhook secrets" in capsys.readouterr().out
+    # A template under a key that is not in the list: left as it is, and the run says so.
+    lost = Keyring({"lost": os.urandom(32)})
+    templates.store(conn, lost, owner_kind="cameo", owner_ref=cid, kind="face", model_id="m", array=faces[0])
+    conn.commit()
+    assert main(["reseal"]) == 1
+    assert "0 templates, 0 webhook secrets; 1 rows still under another key" in capsys.readouterr().out
+    assert conn.execute("SELECT count(*) AS n FROM templates WHERE key_id = 'lost'").fetchone() == {"n": 1}
