@@ -65,9 +65,9 @@ def _reseal(args: argparse.Namespace, settings: Settings) -> int:
             {"k": keyring.active_id},
         ).fetchone()
     left = int(row["n"]) if row else 0
+    why = " (locked by a transaction: run again; or under a key no longer in the list: put it back)"
     print(f"sealed under {keyring.active_id!r}: {sealed[0]} templates, {sealed[1]} webhook secrets;"
-          f" {left} rows still under another key (locked by a transaction: run again; or under a"
-          " key no longer in the list: put it back)")  # fmt: skip
+          f" {left} rows still under another key{why if left else ''}")  # fmt: skip
     return 0 if left == 0 else 1
 
 

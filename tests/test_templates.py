@@ -120,7 +120,9 @@ def test_reseal_moves_every_template_and_webhook_secret_to_the_new_key(
     assert templates.reseal(conn, rotated, batch=2) == 3  # two batches
     conn.commit()
     assert main(["reseal"]) == 0
-    assert "0 templates, 1 webhook secrets; 0 rows" in capsys.readouterr().out
+    assert capsys.readouterr().out.endswith(
+        "0 templates, 1 webhook secrets; 0 rows still under another key\n"
+    )
     new_only = Keyring({"new": new_key})
     back = templates.load(conn, new_only, owner_kind="cameo", owner_ref=cid, kind="face")
     assert all(np.array_equal(a, b) for a, b in zip(back, faces, strict=True))
@@ -136,5 +138,5 @@ def test_reseal_moves_every_template_and_webhook_secret_to_the_new_key(
     templates.store(conn, lost, owner_kind="cameo", owner_ref=cid, kind="face", model_id="m", array=faces[0])
     conn.commit()
     assert main(["reseal"]) == 1
-    assert "0 templates, 0 webhook secrets; 1 rows still under another key" in capsys.readouterr().out
+    assert "0 templates, 0 webhook secrets; 1 rows still under another key (locked" in capsys.readouterr().out
     assert conn.execute("SELECT count(*) AS n FROM templates WHERE key_id = 'lost'").fetchone() == {"n": 1}
