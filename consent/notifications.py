@@ -123,11 +123,9 @@ def address_allowed(address: str, *, allow_private: bool) -> bool:
         # 240.0.0.0/4 and the broadcast address are IPv4's "reserved"; IPv6's reserved ranges
         # include ::1, which development needs.
         return not (isinstance(ip, ipaddress.IPv4Address) and ip.is_reserved)
-    # is_global alone lets multicast through (224.0.0.0/4 is "global"); the rest say why for a reader.
-    return ip.is_global and not (
-        ip.is_loopback or ip.is_private or ip.is_link_local or ip.is_multicast
-        or ip.is_reserved or ip.is_unspecified
-    )  # fmt: skip
+    # Multicast, which is_global alone would let through (224.0.0.0/4 is "global"), is refused
+    # above; the rest say why for a reader.
+    return ip.is_global and not (ip.is_loopback or ip.is_private or ip.is_link_local or ip.is_reserved)
 
 
 def check_url(url: str, *, allow_private: bool) -> tuple[SplitResult, str]:

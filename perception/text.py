@@ -25,8 +25,6 @@ from collections import OrderedDict
 
 import numpy as np
 
-from perception.protocols import l2_normalise
-
 BATCH = 32
 CACHE = 1024
 
@@ -106,8 +104,8 @@ class MiniLMText:
                     "attention_mask": tokens["attention_mask"].astype(np.int64),
                 },
             )
-            out[rows] = vectors
-        return l2_normalise(out)
+            out[rows] = vectors  # unit vectors: the graph normalises, as the package's pipeline does
+        return out
 
 
 def _export(st: object) -> bytes:
