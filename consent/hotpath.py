@@ -19,13 +19,11 @@ import asyncio
 import logging
 import uuid
 from abc import ABC, abstractmethod
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
-import numpy as np
 from psycopg_pool import AsyncConnectionPool
-from starlette.concurrency import run_in_threadpool
 
 from consent import service, store
 from gate.auth import Principal
@@ -186,21 +184,28 @@ class HotPath:
     ) -> service.ConsentCheck:
         models = models_of(ctx)
 
-        def screen_in_thread(
-            ids: list[uuid.UUID], vector: Future[np.ndarray]
-        ) -> dict[uuid.UUID, service.RestrictionMatch]:
-            with ctx.pool.connection() as conn:
-                return service.restriction_matches(
-                    conn, policy=policy, models=models, cameo_ids=ids, prompt=prompt,
-                    prompt_vector=lambda: vector.result()[0],
-                )  # fmt: skip
-
         async def screen(ids: list[uuid.UUID]) -> dict[uuid.UUID, service.RestrictionMatch]:
-            # MiniLM embeds the prompt (CPU work that must not stall the event loop) while the
-            # restrictions are read: their read is no longer on the check's path (~1 ms). The
-            # embedding is wasted only when keywords already matched (the check denies anyway).
-            vector = self.embedder.submit(models.text.embed, [prompt])
-            return await run_in_threadpool(screen_in_thread, ids, vector)
+            # service.restriction_matches' two passes, in the loop. MiniLM embeds the prompt on
+            # its own threads (CPU work that must not stall the loop) while the rules are read on
+            # the loop's pool and their keywords matched, so the screen costs about one embedding.
+            loop = asyncio.get_running_loop()
+            vector = loop.run_in_executor(self.embedder, models.text.embed, [prompt])
+            try:
+                async with self.pool.connection() as conn:
+                    rows = await store.restrictions_of_async(conn, ids)
+                found, pending = service.keyword_matches(policy, rows, prompt)
+                if not pending:
+                    return found  # every screened cameo denies already: the embedding is not needed
+                topics = (
+                    await loop.run_in_executor(self.embedder, service.topic_vectors, models, pending)
+                    if service.topics_need_model(models, pending)  # rules stored under another model
+                    else service.topic_vectors(models, pending)
+                )
+                prompt_vec = (await vector)[0]
+            finally:
+                vector.cancel()  # no effect once done; otherwise its result is dropped, unlogged
+            service.semantic_matches(policy, models.text.model_id, pending, topics, prompt_vec, found)
+            return found
 
         async def read(requester: uuid.UUID, ids: list[uuid.UUID]) -> tuple[bool, list[store.Facts]]:
             return await self.reader.submit((requester, ids))

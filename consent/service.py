@@ -144,7 +144,12 @@ def _validate_request(policy: ActivePolicy, cameo_ids: Sequence[uuid.UUID], prom
     return ids
 
 
-def _topic_vectors(models: Models, rows: list[store.Restriction]) -> np.ndarray:
+def topics_need_model(models: Models, rows: list[store.Restriction]) -> bool:
+    """Whether some rule's topic vector is missing or from another model (topic_vectors embeds it)."""
+    return any(r.model_id != models.text.model_id or r.embedding is None for r in rows)
+
+
+def topic_vectors(models: Models, rows: list[store.Restriction]) -> np.ndarray:
     """Stored topic embeddings where the model matches; recomputed (not stored) where it does not."""
     text_model = models.text
     out = np.zeros((len(rows), text_model.dim), np.float32)
@@ -157,20 +162,11 @@ def _topic_vectors(models: Models, rows: list[store.Restriction]) -> np.ndarray:
     return out
 
 
-def restriction_matches(
-    conn: Conn,
-    *,
-    policy: ActivePolicy,
-    models: Models,
-    cameo_ids: list[uuid.UUID],
-    prompt: str,
-    prompt_vector: Callable[[], np.ndarray] | None = None,
-) -> dict[uuid.UUID, RestrictionMatch]:
-    """The first rule each cameo's prompt breaks: keywords first, then semantic similarity.
-    `prompt_vector` gives the prompt's embedding when the caller started computing it already."""
-    rows = store.restrictions_of(conn, cameo_ids)
-    if not rows:
-        return {}
+def keyword_matches(
+    policy: ActivePolicy, rows: list[store.Restriction], prompt: str
+) -> tuple[dict[uuid.UUID, RestrictionMatch], list[store.Restriction]]:
+    """The first rule of each cameo whose keywords the prompt names, and the rules of the other
+    cameos, which the semantic pass (semantic_matches) compares with the prompt."""
     rules = policy.policy.consent
     prompt_norm = restrictions.normalize(prompt)
     found: dict[uuid.UUID, RestrictionMatch] = {}
@@ -178,16 +174,39 @@ def restriction_matches(
         term = restrictions.keyword_hit(prompt_norm, r.terms, rules.restriction_keyword_min_length)
         if term and r.cameo_id not in found:
             found[r.cameo_id] = RestrictionMatch(r.id, r.text, "keyword", term, 1.0)
-    pending = [r for r in rows if r.cameo_id not in found]
+    return found, [r for r in rows if r.cameo_id not in found]
+
+
+def semantic_matches(
+    policy: ActivePolicy,
+    model_id: str,
+    pending: list[store.Restriction],
+    topics: np.ndarray,
+    prompt_vec: np.ndarray,
+    found: dict[uuid.UUID, RestrictionMatch],
+) -> None:
+    """Adds to `found` each cameo's closest rule at or over the policy's similarity threshold
+    (`topics`: topic_vectors(pending); `prompt_vec`: the prompt's unit vector)."""
+    threshold = policy.policy.consent.restriction_similarity
+    for r, score in zip(pending, topics @ prompt_vec, strict=True):
+        best = found.get(r.cameo_id)
+        if score >= threshold and (best is None or score > best.score):
+            found[r.cameo_id] = RestrictionMatch(
+                r.id, r.text, "semantic", None, round(float(score), 4), model_id
+            )
+
+
+def restriction_matches(
+    conn: Conn, *, policy: ActivePolicy, models: Models, cameo_ids: list[uuid.UUID], prompt: str
+) -> dict[uuid.UUID, RestrictionMatch]:
+    """The first rule each cameo's prompt breaks: keywords first, then semantic similarity.
+    (The check route runs the same two passes in the event loop: consent.hotpath.)"""
+    found, pending = keyword_matches(policy, store.restrictions_of(conn, cameo_ids), prompt)
     if pending:
-        prompt_vec = prompt_vector() if prompt_vector else models.text.embed([prompt])[0]
-        scores = _topic_vectors(models, pending) @ prompt_vec
-        for r, score in zip(pending, scores, strict=True):
-            best = found.get(r.cameo_id)
-            if score >= rules.restriction_similarity and (best is None or score > best.score):
-                found[r.cameo_id] = RestrictionMatch(
-                    r.id, r.text, "semantic", None, round(float(score), 4), models.text.model_id
-                )
+        prompt_vec = models.text.embed([prompt])[0]
+        semantic_matches(
+            policy, models.text.model_id, pending, topic_vectors(models, pending), prompt_vec, found
+        )
     return found
 
 

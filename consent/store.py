@@ -416,14 +416,22 @@ def _restriction(row: dict[str, Any]) -> Restriction:
     return Restriction(**{**row, "embedding": bytes(emb) if emb is not None else None})
 
 
+_RESTRICTIONS_OF = (
+    "SELECT id, cameo_id, text, terms, topic, embedding, model_id, created_at"
+    " FROM cameo_restrictions WHERE cameo_id = ANY(%(ids)s)"
+    " ORDER BY cameo_id, created_at"
+)
+
+
 def restrictions_of(conn: Conn, cameo_ids: list[uuid.UUID]) -> list[Restriction]:
-    rows = conn.execute(
-        "SELECT id, cameo_id, text, terms, topic, embedding, model_id, created_at"
-        " FROM cameo_restrictions WHERE cameo_id = ANY(%(ids)s)"
-        " ORDER BY cameo_id, created_at",
-        {"ids": cameo_ids},
-    ).fetchall()
+    rows = conn.execute(_RESTRICTIONS_OF, {"ids": cameo_ids}).fetchall()
     return [_restriction(r) for r in rows]
+
+
+async def restrictions_of_async(conn: AsyncConn, cameo_ids: list[uuid.UUID]) -> list[Restriction]:
+    """restrictions_of() on an asyncio connection (the check route's screen, consent.hotpath)."""
+    cur = await conn.execute(_RESTRICTIONS_OF, {"ids": cameo_ids})
+    return [_restriction(r) for r in await cur.fetchall()]
 
 
 def count_restrictions(conn: Conn, cameo_id: uuid.UUID) -> int:

@@ -89,6 +89,42 @@ def test_a_semantic_match_with_the_fake_model_names_rule_and_score(
     assert decide(client, platform, subject_of(other), cameo, "a quiet garden at dawn")["decision"] == "allow"
 
 
+def test_a_rule_stored_under_another_model_is_embedded_again_at_check_time(
+    client: TestClient, conn: Conn, make_key: KeyMaker, make_cameo: CameoMaker
+) -> None:
+    # After a text-model change the stored topic vectors are another model's: the check embeds
+    # the topic again with the current model rather than compare vectors from two spaces.
+    owner, other, platform = make_key("user"), make_key("user"), make_key("platform")
+    cameo = make_cameo(owner=subject_of(owner), permission="everyone")
+    client.post(f"/v1/cameos/{cameo}/restrictions", json={"text": "no ad"}, headers=owner)
+    with conn.transaction():
+        conn.execute(
+            "UPDATE cameo_restrictions SET model_id = 'retired-model', embedding = %s WHERE cameo_id = %s",
+            (bytes(4 * 384), cameo),  # zeros: compared as stored, nothing would match
+        )
+    d = decide(client, platform, subject_of(other), cameo, "ad")
+    assert d["restriction"]["rule"] == "semantic" and d["restriction"]["model_id"] == "fake-text"
+
+
+def test_keyword_and_semantic_matches_on_two_cameos_of_one_check(
+    client: TestClient, make_key: KeyMaker, make_cameo: CameoMaker
+) -> None:
+    owner, other, platform = make_key("user"), make_key("user"), make_key("platform")
+    keyword = make_cameo(owner=subject_of(owner), permission="everyone")
+    semantic = make_cameo(owner=subject_of(owner), permission="everyone")
+    client.post(f"/v1/cameos/{keyword}/restrictions", json={"text": "never with horses"}, headers=owner)
+    client.post(f"/v1/cameos/{semantic}/restrictions", json={"text": "no ad"}, headers=owner)
+    body = {
+        "requester": str(subject_of(other)),
+        "cameo_ids": [str(keyword), str(semantic)],
+        "prompt": "ad horses",
+    }
+    resp = client.post("/v1/consent/check", json=body, headers=platform)
+    assert resp.status_code == 200 and resp.json()["allowed"] is False and resp.json()["token"] is None
+    rules = {d["cameo_id"]: d["restriction"]["rule"] for d in resp.json()["decisions"]}
+    assert rules == {str(keyword): "keyword", str(semantic): "semantic"}
+
+
 def test_restrictions_are_listed_and_removed(
     client: TestClient, make_key: KeyMaker, make_cameo: CameoMaker
 ) -> None:
