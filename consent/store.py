@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import uuid
 from dataclasses import dataclass
@@ -236,35 +237,24 @@ async def consent_facts_many(
 
 
 async def record_checks(conn: AsyncConn, records: list[CheckRecord]) -> None:
-    """Several checks' writes in one statement and one transaction (consent_record_checks,
-    migration 0202): their grants, and their audit entries chained in list order under one hold
-    of the chain's lock. On a connection in autocommit mode it commits asynchronously."""
+    """Several checks' writes in one statement and one transaction (consent_record_check_batch,
+    migration 0212): their grants, and their audit entries chained in list order under one hold
+    of the chain's lock. On a connection in autocommit mode it commits asynchronously. The batch
+    goes as one JSON document: adapting it as arrays cost the event loop ~8x more (0212)."""
     grants = [
         {"token_id": g[0], "requester_id": str(r.row["subject_id"]), "cameo_ids": [str(i) for i in g[1]],
          "expires_at": g[2].isoformat()}
         for r in records
         if (g := r.grant) is not None
     ]  # fmt: skip
-    rows = [r.row for r in records]
+    entries = [
+        {**r.row, "at": r.row["at"].isoformat(), "subject_id": str(r.row["subject_id"]),
+         "canonical": base64.b64encode(r.canonical).decode()}
+        for r in records
+    ]  # fmt: skip
     await conn.execute(
-        """
-        SELECT consent_record_checks(%s::jsonb, %s::timestamptz[], %s::text[], %s::text[], %s::text[],
-                                     %s::uuid[], %s::text[], %s::text[], %s::text[], %s::jsonb[],
-                                     %s::bytea[])
-        """,
-        (
-            json.dumps(grants),
-            [r["at"] for r in rows],
-            [r["actor"] for r in rows],
-            [r["role"] for r in rows],
-            [r["action"] for r in rows],
-            [r["subject_id"] for r in rows],
-            [r["target_kind"] for r in rows],
-            [r["target_id"] for r in rows],
-            [r["policy_version"] for r in rows],
-            [r.details_json for r in records],
-            [r.canonical for r in records],
-        ),
+        "SELECT consent_record_check_batch(%s::jsonb)",
+        (json.dumps({"grants": grants, "entries": entries}),),
     )
 
 

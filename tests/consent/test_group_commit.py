@@ -23,10 +23,7 @@ from policies.service import ActivePolicy, load_file
 from tests.conftest import KeyMaker
 from tests.consent.conftest import insert_cameo
 
-BATCH_FN = (
-    "consent_record_checks(jsonb, timestamptz[], text[], text[], text[], uuid[], text[], text[],"
-    " text[], jsonb[], bytea[])"
-)
+BATCH_FN = "consent_record_check_batch(jsonb)"
 
 
 @pytest.fixture
@@ -214,7 +211,7 @@ def test_a_failed_batch_answers_its_checks_with_503_and_the_batchers_carry_on(
     headers = make_key("platform")
     body = {"requester": str(parties["requester"]), "cameo_ids": [str(parties["cameo"])], "prompt": "x"}
     with connect(db_url) as conn:  # the batch statement now fails in the database
-        conn.execute(f"ALTER FUNCTION {BATCH_FN} RENAME TO consent_record_checks_away")
+        conn.execute(f"ALTER FUNCTION {BATCH_FN} RENAME TO away")
     resp = client.post("/v1/consent/check", json=body, headers=headers)
     assert resp.status_code == 503, resp.text
     assert resp.headers["content-type"].startswith("application/problem+json")
@@ -222,10 +219,7 @@ def test_a_failed_batch_answers_its_checks_with_503_and_the_batchers_carry_on(
     assert problem["code"] == "check_not_recorded" and "token" not in problem
     with connect(db_url) as conn:
         assert conn.execute("SELECT count(*) AS n FROM consent_grants").fetchone()["n"] == 0
-        conn.execute(
-            "ALTER FUNCTION consent_record_checks_away(jsonb, timestamptz[], text[], text[], text[],"
-            " uuid[], text[], text[], text[], jsonb[], bytea[]) RENAME TO consent_record_checks"
-        )
+        conn.execute("ALTER FUNCTION away(jsonb) RENAME TO consent_record_check_batch")
     resp = client.post("/v1/consent/check", json=body, headers=headers)
     assert resp.status_code == 200 and resp.json()["token"], resp.text
     with connect(db_url) as conn:  # the same for the batched read
@@ -235,6 +229,39 @@ def test_a_failed_batch_answers_its_checks_with_503_and_the_batchers_carry_on(
     with connect(db_url) as conn:
         conn.execute("ALTER FUNCTION away(integer[], uuid[], uuid[]) RENAME TO consent_facts_many")
     assert client.post("/v1/consent/check", json=body, headers=headers).status_code == 200
+
+
+def test_a_batch_chains_exactly_the_bytes_hashed_here_whatever_the_text(
+    db_url: str, parties: dict[str, uuid.UUID]
+) -> None:
+    # An owner's restriction, quoted in a decision, can be any text: the batch document carries
+    # the canonical bytes as base64, and each row's details and time as the hash covered them.
+    texts = ["Ne me montrez pas en politique — « jamais »", "不要政治视频 🎉", 'quote " and \\ backslash']
+    records = [
+        store.check_record(
+            grant=(uuid.uuid4().hex, [parties["cameo"]], datetime.now(UTC)),
+            actor="test",
+            action="consent.check",
+            policy_version="t",
+            subject_id=parties["requester"],
+            target_kind="consent_check",
+            target_id=uuid.uuid4().hex,
+            details={"text": text},
+        )
+        for text in texts
+    ]
+
+    async def run() -> None:
+        async with await open_async_pool(db_url, max_size=1) as pool, pool.connection() as conn:
+            await store.record_checks(conn, records)
+
+    asyncio.run(run())
+    with connect(db_url) as conn:
+        report = audit.verify_chain(conn)
+        rows = conn.execute("SELECT at, details FROM audit_log ORDER BY id").fetchall()
+    assert report.ok and report.checked == 3, report
+    assert [r["details"]["text"] for r in rows] == texts
+    assert [r["at"] for r in rows] == [r.row["at"] for r in records]
 
 
 def test_shutdown_writes_every_check_already_queued(db_url: str, parties: dict[str, uuid.UUID]) -> None:
