@@ -14,7 +14,9 @@ import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gate import logs
 from gate.db import database_url, open_pool
@@ -94,6 +96,70 @@ def _install_error_handlers(app: FastAPI) -> None:
         )
 
 
+class RequestContext:
+    """Every request: its id (the caller's X-Request-ID when well-formed, else a new one) in the
+    logs, in the X-Request-ID response header and in problem bodies; a declared body over
+    MAX_BODY_BYTES refused before a byte of it is read (routes cap what they read as well); an
+    unhandled error answered as a 500 problem, its trace logged under the request id; one log
+    line per request.
+
+    Plain ASGI rather than Starlette's `@app.middleware("http")` (BaseHTTPMiddleware), which
+    re-streams every response through a memory channel and wraps each read of the body in a task
+    group: the consent check, which reads a body, paid for that twice (issue #4; docs/CONSENT.md).
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        incoming = headers.get("x-request-id", "")
+        rid = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        token = logs.request_id.set(rid)
+        started = time.perf_counter()
+        status = 0
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                MutableHeaders(scope=message).append("X-Request-ID", rid)
+            await send(message)
+
+        try:
+            declared = headers.get("content-length", "")
+            if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+                await problem_response(
+                    Request(scope), 413, "payload_too_large", "The upload is too large",
+                    f"request bodies are limited to {MAX_BODY_BYTES} bytes",
+                )(scope, receive, send_with_id)  # fmt: skip
+                return
+            try:
+                await self.app(scope, receive, send_with_id)
+            except Exception:
+                # The trace goes to the log under the request id, never to the client.
+                log.exception("unhandled error")
+                if status:
+                    raise  # the answer has begun: the server can only cut the connection
+                await problem_response(
+                    Request(scope), 500, "internal_error", "Internal error", "an unexpected error was logged"
+                )(scope, receive, send_with_id)
+            log.info(
+                "request",
+                extra={
+                    "method": scope["method"],
+                    "path": scope["path"],
+                    "status": status,
+                    "ms": round((time.perf_counter() - started) * 1000, 2),
+                },
+            )
+        finally:
+            logs.request_id.reset(token)
+
+
 def create_app(settings: Settings, ctx: AppContext | None = None) -> FastAPI:
     """An app over `ctx` (tests pass their own) or over resources opened at start-up."""
     owns_context = ctx is None
@@ -127,48 +193,7 @@ def create_app(settings: Settings, ctx: AppContext | None = None) -> FastAPI:
     )
     app.state.ctx = ctx
 
-    @app.middleware("http")
-    async def request_context(request: Request, call_next: Any) -> Any:
-        incoming = request.headers.get("x-request-id", "")
-        rid = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
-        token = logs.request_id.set(rid)
-        declared = request.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-            # Refused before a byte of the body is read; routes cap what they read as well.
-            try:
-                return problem_response(
-                    request,
-                    413,
-                    "payload_too_large",
-                    "The upload is too large",
-                    f"request bodies are limited to {MAX_BODY_BYTES} bytes",
-                )
-            finally:
-                logs.request_id.reset(token)
-        started = time.perf_counter()
-        try:
-            try:
-                response = await call_next(request)
-            except Exception:
-                # The trace goes to the log under the request id, never to the client.
-                log.exception("unhandled error")
-                response = problem_response(
-                    request, 500, "internal_error", "Internal error", "an unexpected error was logged"
-                )
-            response.headers["X-Request-ID"] = rid
-            log.info(
-                "request",
-                extra={
-                    "method": request.method,
-                    "path": request.url.path,
-                    "status": response.status_code,
-                    "ms": round((time.perf_counter() - started) * 1000, 2),
-                },
-            )
-        finally:
-            logs.request_id.reset(token)
-        return response
-
+    app.add_middleware(RequestContext)
     _install_error_handlers(app)
     from gate.routes import include_all
 

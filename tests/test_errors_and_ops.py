@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import re
 import socket
 import threading
 import time
@@ -11,6 +13,7 @@ import uvicorn
 from fastapi import APIRouter
 from fastapi.testclient import TestClient
 
+from gate import logs
 from gate.app import create_app
 from gate.settings import Settings
 from gate.web import AppContext
@@ -64,6 +67,32 @@ def test_an_unexpected_error_is_500_without_trace(settings: Settings, ctx: AppCo
     body = _is_problem(resp, 500, "internal_error")
     assert body["request_id"] == "trace-me-1"
     assert "SELECT" not in resp.text and "Traceback" not in resp.text
+
+
+def test_each_request_is_logged_once_under_its_id(client: TestClient) -> None:
+    seen: list[tuple[str, object, object, str]] = []
+
+    class Seen(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if record.getMessage() == "request":
+                seen.append((record.getMessage(), record.path, record.status, logs.request_id.get()))  # type: ignore[attr-defined]
+
+    handler, app_log = Seen(), logging.getLogger("gate.app")
+    app_log.addHandler(handler)
+    level = app_log.level
+    app_log.setLevel(logging.INFO)
+    try:
+        kept = client.get("/v1/nothing-here", headers={"X-Request-ID": "log-me-1"})
+        fresh = client.get("/healthz", headers={"X-Request-ID": "not a valid id!"})
+    finally:
+        app_log.removeHandler(handler)
+        app_log.setLevel(level)
+    assert kept.headers["x-request-id"] == "log-me-1"
+    assert re.fullmatch(r"[0-9a-f]{32}", fresh.headers["x-request-id"])  # a malformed id is replaced
+    assert seen == [
+        ("request", "/v1/nothing-here", 404, "log-me-1"),
+        ("request", "/healthz", 200, fresh.headers["x-request-id"]),
+    ]
 
 
 def test_healthz_and_readyz(client: TestClient) -> None:
