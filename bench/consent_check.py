@@ -24,7 +24,9 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -246,6 +248,36 @@ def worker(args: tuple[str, str, dict[str, str], list[str], float, int, int]) ->
     return latencies, errors[0], allowed[0]
 
 
+def cpu_seconds(pid: int | str) -> float:
+    """User + system CPU a process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def postgres_cpu_seconds() -> float:
+    """CPU used so far by every PostgreSQL process of this machine (the benchmark's backends and
+    the server's own workers; nothing else should be using it during a run)."""
+    total = 0.0
+    for comm in Path("/proc").glob("[0-9]*/comm"):
+        try:
+            if comm.read_text().strip() == "postgres":
+                total += cpu_seconds(comm.parent.name)
+        except (OSError, IndexError):  # a process that ended meanwhile
+            continue
+    return total
+
+
+def measured(server_pid: int, phase: Callable[..., dict], *args: Any) -> dict:
+    """A phase's figures, with the CPU it cost the server process and PostgreSQL per request:
+    the cost of an endpoint, where throughput also reflects the load generator and the host."""
+    server, postgres = cpu_seconds(server_pid), postgres_cpu_seconds()
+    row = phase(*args)
+    n = max(row["requests"], 1)
+    row["server_ms"] = 1000 * (cpu_seconds(server_pid) - server) / n
+    row["postgres_ms"] = 1000 * (postgres_cpu_seconds() - postgres) / n
+    return row
+
+
 def drive(base: str, path: str, headers: dict[str, str], bodies: list[str], opts: argparse.Namespace) -> dict:
     jobs = [(base, path, headers, bodies, opts.seconds, opts.threads, p) for p in range(opts.procs)]
     started = time.perf_counter()
@@ -327,7 +359,7 @@ def main() -> int:
         ]
         rows: list[dict] = []
         for _ in range(2):
-            rows.extend(drive(base, p, headers, b, opts) for p, b in phases)
+            rows.extend(measured(server.pid, drive, base, p, headers, b, opts) for p, b in phases)
         # Latency without queueing: one client, one request at a time; then checks of cameos
         # with restrictions (each embeds its prompt with MiniLM, loaded by the warm-up).
         single = argparse.Namespace(**{**vars(opts), "procs": 1, "threads": 1})
@@ -343,11 +375,15 @@ def main() -> int:
     print(
         f"\nload: {opts.procs} processes x {opts.threads} threads, {opts.seconds:.0f} s per phase, keep-alive"
     )
-    print(f"{'endpoint':<22}{'requests':>9}{'errors':>8}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}  allowed")
+    print(
+        f"{'endpoint':<22}{'requests':>9}{'errors':>8}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}"
+        f"{'server CPU ms':>15}{'PG CPU ms':>11}  allowed"
+    )
     for r in rows:
         share = f"{r['allowed'] / r['requests']:.0%}" if r["path"] == "/v1/consent/check" else "-"
         counts = f"{r['path']:<22}{r['requests']:>9}{r['errors']:>8}"
-        print(f"{counts}{r['rps']:>9.0f}{r['p50']:>9.2f}{r['p99']:>9.2f}  {share}")
+        cpu = f"{r['server_ms']:>15.3f}{r['postgres_ms']:>11.3f}"
+        print(f"{counts}{r['rps']:>9.0f}{r['p50']:>9.2f}{r['p99']:>9.2f}{cpu}  {share}")
     print("\none client, one request at a time (latency without queueing):")
     for r in serial:
         counts = f"{r['path']:<22}{r['requests']:>9}{r['errors']:>8}"
@@ -366,6 +402,15 @@ def main() -> int:
     c_rps = mean_rps("/v1/consent/check")
     print(f"\nconsent-check throughput / healthz throughput = {c_rps / mean_rps('/healthz'):.2f}")
     print(f"consent-check throughput / authenticated one-query GET = {c_rps / mean_rps('/v1/webhooks'):.2f}")
+
+    def mean_cpu(path: str) -> float:
+        picked = [r["server_ms"] for r in rows if r["path"] == path]
+        return sum(picked) / len(picked)
+
+    print(
+        f"server CPU per request: check {mean_cpu('/v1/consent/check'):.3f} ms, healthz "
+        f"{mean_cpu('/healthz'):.3f} ms (ratio {mean_cpu('/v1/consent/check') / mean_cpu('/healthz'):.2f})"
+    )
     print(f"consent-check p99 under saturation (worst phase) = {max(r['p99'] for r in check):.2f} ms")
     print(f"consent-check p99, one client = {serial[2]['p99']:.2f} ms (goal <= 20 ms)")
     if not opts.keep:
