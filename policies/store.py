@@ -71,6 +71,17 @@ def active(conn: Conn) -> StoredPolicy | None:
     return StoredPolicy(**row) if row else None
 
 
+def active_sha256(conn: Conn) -> str | None:
+    """The digest of the active stored policy, without its source (the listener's poll)."""
+    row = conn.execute(
+        """
+        SELECT v.sha256 FROM policy_activations a JOIN policy_versions v ON v.version = a.version
+        ORDER BY a.id DESC LIMIT 1
+        """
+    ).fetchone()
+    return row["sha256"] if row else None
+
+
 def activations(conn: Conn, *, limit: int) -> list[Activation]:
     rows = conn.execute(
         """

@@ -153,3 +153,28 @@ def test_a_stored_policy_that_no_longer_validates_keeps_the_file_policy_and_repo
         assert ctx.readiness["policy"]() is None
     finally:
         lifecycle.stop(ctx)
+
+
+def test_a_poll_with_nothing_new_reads_the_digest_and_parses_nothing(
+    db_url: str, conn: Conn, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    # Parsing and validating a policy holds the GIL for tens of milliseconds: every request of
+    # the process would wait that out on every poll. Only a changed digest is parsed.
+    versions.apply(conn, text=policy_text("poll-1"), actor="test", current_version="boot")
+    conn.commit()
+    holder = PolicyHolder(parse(policy_text("boot")))
+    listener = PolicyListener(db_url, holder)
+    parsed: list[str] = []
+    real = versions.parse
+
+    def counting(text: str):  # type: ignore[no-untyped-def]
+        parsed.append(text)
+        return real(text)
+
+    monkeypatch.setattr(versions, "parse", counting)
+    assert listener.refresh(conn) and holder.current.version == "poll-1" and len(parsed) == 1
+    assert not listener.refresh(conn) and len(parsed) == 1  # unchanged: nothing parsed
+    with connect(db_url) as other:
+        versions.apply(other, text=policy_text("poll-2"), actor="test", current_version="poll-1")
+    before = len(parsed)  # apply validated the new text too
+    assert listener.refresh(conn) and holder.current.version == "poll-2" and len(parsed) == before + 1
