@@ -48,8 +48,8 @@ Member = Annotated[Principal, Depends(Allow("platform", "user"))]
 
 # The hot path (docs/CONSENT.md). Its dependencies do no I/O (the key comes from the process's
 # cache) and the route runs in the event loop: the read on an asyncio connection, the write
-# group-committed with other checks' (consent.hotpath); only a prompt to screen against an
-# owner's restrictions goes to a worker thread (MiniLM).
+# group-committed with other checks' (consent.hotpath); only MiniLM's embedding of a prompt to
+# screen against an owner's restrictions runs on a thread of its own.
 HotChecker = Annotated[Principal, Depends(AllowWithoutConn("platform", "user"))]
 
 

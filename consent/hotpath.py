@@ -3,7 +3,7 @@
 A check's statements run on asyncio connections in the event loop itself (no worker-thread
 trip), each batched with those of concurrent checks: `FactsReader` reads the facts of every
 check waiting with one statement (consent_facts_many, migration 0203), and `CheckWriter`
-group-commits their records with one statement (consent_record_checks, migration 0202) — one
+group-commits their records with one statement (consent_record_check_batch, migration 0212) — one
 transaction, one hold of the audit chain's lock, one asynchronous commit per batch instead of
 per check. Each check waits for its batch to commit before it answers, so a token is never
 returned before its grant row exists. No artificial delay: while a batch is in the database,
@@ -142,7 +142,7 @@ class FactsReader(Batcher[tuple[uuid.UUID, list[uuid.UUID]], tuple[bool, list[st
 
 class CheckWriter(Batcher[store.CheckRecord, None]):
     """Group commit: `await writer.submit(record)` returns once the record is committed
-    (consent_record_checks, migration 0202)."""
+    (consent_record_check_batch, migration 0212)."""
 
     failure = CheckNotRecorded
     failure_detail = "the check's audit entry could not be written; no token was issued"

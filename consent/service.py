@@ -344,7 +344,7 @@ def _check_and_commit(
 
 
 # Where the check route gets what it needs (consent.hotpath): the facts (store.consent_facts'
-# answer, read with other checks'), a screening of restrictions (MiniLM: a worker thread), and
+# answer, read with other checks'), a screening of restrictions (MiniLM on its own thread), and
 # the write, which returns once the check's grant and audit entry are committed.
 Read = Callable[[uuid.UUID, list[uuid.UUID]], Awaitable[tuple[bool, list[store.Facts]]]]
 Screen = Callable[[list[uuid.UUID]], Awaitable[dict[uuid.UUID, RestrictionMatch]]]

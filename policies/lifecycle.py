@@ -60,7 +60,7 @@ class PolicyListener:
 
     def refresh(self, conn: Conn) -> bool:
         """Swap in the active stored policy if it differs from the holder's; True when swapped."""
-        # The digest first: parsing and validating the document holds the GIL for ~30 ms on a
+        # The digest first: parsing and validating the document holds the GIL for ~50 ms on a
         # slow host, which every request of the process waited out, on every poll (issue #4).
         if self.last_error is None and store.active_sha256(conn) == self._holder.current.sha256:
             return False
