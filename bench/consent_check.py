@@ -18,6 +18,7 @@ in the same run, is the figure to read.
 from __future__ import annotations
 
 import argparse
+import math
 import multiprocessing as mp
 import os
 import random
@@ -29,7 +30,7 @@ import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import httpx
 import numpy as np
@@ -204,13 +205,26 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def worker(
-    args: tuple[str, str, dict[str, str], list[str], float, int, int, float],
-) -> tuple[list[float], int, int]:
-    """One load-generator process: `threads` keep-alive clients, each sending back to back."""
+class Job(NamedTuple):
+    """One load-generator process's share of a phase."""
+
+    base: str
+    path: str
+    headers: dict[str, str]
+    bodies: list[str]  # request bodies to pick from (none: GET)
+    seconds: float
+    clients: int  # keep-alive connections in this process
+    seed: int  # this process's index among the phase's processes
+    procs: int
+    period: float = 0.0  # on a schedule: seconds between one connection's requests (0: back to back)
+    start: float = 0.0  # on a schedule: when it begins, on the machine's monotonic clock
+
+
+def worker(job: Job) -> tuple[list[float], int, int]:
+    """One load-generator process: `clients` keep-alive clients, each sending back to back."""
     import threading
 
-    base, path, headers, bodies, seconds, threads, seed, _ = args
+    base, path, headers, bodies, seconds, threads, seed = job[:7]
     latencies: list[float] = []
     errors = [0]
     allowed = [0]
@@ -253,9 +267,15 @@ def worker(
     return latencies, errors[0], allowed[0]
 
 
-def paced_worker(
-    args: tuple[str, str, dict[str, str], list[str], float, int, int, float],
-) -> tuple[list[float], int, int]:
+def first_turn(start: float, period: float, slot: int, slots: int, now: float) -> float:
+    """When connection `slot` of a phase's `slots` (in every process) sends its first request.
+    The connections take evenly spaced turns, so the service sees one request every
+    period / slots, not bursts; a connection that is ready late joins at its next turn."""
+    due = start + period * slot / slots
+    return due + period * max(0, math.ceil((now - due) / period))
+
+
+def paced_worker(job: Job) -> tuple[list[float], int, int]:
     """One load-generator process on a schedule (open loop): `conns` keep-alive connections on one
     asyncio loop, each sending one request per `period`. A request's latency counts from its
     scheduled time, so an answer that comes late delays the requests behind it and they count
@@ -264,7 +284,7 @@ def paced_worker(
     measured as the service's; this client adds ~0.1 ms where httpx added ~2 ms at p50."""
     import asyncio
 
-    base, path, headers, bodies, seconds, conns, seed, period = args
+    base, path, headers, bodies, seconds, conns, seed, procs, period, start = job
     host, port = base.removeprefix("http://").split(":")
     head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
     latencies: list[float] = []
@@ -284,12 +304,12 @@ def paced_worker(
         length = next(int(h.split(":", 1)[1]) for h in lines if h.lower().startswith("content-length:"))
         return int(lines[0].split()[1]), await reader.readexactly(length)
 
-    async def client(k: int, start: float, deadline: float) -> None:
+    async def client(k: int, deadline: float) -> None:
         rng = random.Random(seed * 100 + k)
         reader, writer = await asyncio.open_connection(host, int(port))
         writer.write(request(rng, "warm"))  # the connection's set-up is not on the schedule
         await answer(reader)
-        due, n = start + period * (seed * conns + k) / (conns * 8), 0  # spread over one period
+        due, n = first_turn(start, period, seed * conns + k, procs * conns, loop.time()), 0
         while due < deadline:
             await asyncio.sleep(due - loop.time())
             writer.write(request(rng, f"{int(deadline) % 1000}{seed}{k}-{n}"))
@@ -301,8 +321,7 @@ def paced_worker(
         writer.close()
 
     async def run() -> None:
-        start = loop.time() + 0.5  # every connection open before the schedule begins
-        await asyncio.gather(*(client(k, start, start + seconds) for k in range(conns)))
+        await asyncio.gather(*(client(k, start + seconds) for k in range(conns)))
 
     loop = asyncio.new_event_loop()
     loop.run_until_complete(run())
@@ -329,6 +348,13 @@ def postgres_cpu_seconds() -> float:
     return total
 
 
+def stolen_seconds() -> float:
+    """CPU time the hypervisor has given to other guests so far, all cores (/proc/stat's steal):
+    the host's share of a phase's figures, which moves them from one run to the next."""
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()
+    return int(fields[8]) / os.sysconf("SC_CLK_TCK")
+
+
 def measured(server_pid: int, phase: Callable[..., dict], *args: Any) -> dict:
     """A phase's figures, with the CPU it cost the server process and PostgreSQL per request:
     the cost of an endpoint, where throughput also reflects the load generator and the host."""
@@ -350,12 +376,17 @@ def drive(
 ) -> dict:
     """A phase: every client back to back, or, with a `rate` (requests/s in all), on a schedule."""
     period = opts.procs * opts.threads / rate if rate else 0.0
-    jobs = [(base, path, headers, bodies, opts.seconds, opts.threads, p, period) for p in range(opts.procs)]
+    start = time.monotonic() + 2.0  # asyncio's clock: the processes' imports and connections first
+    jobs = [
+        Job(base, path, headers, bodies, opts.seconds, opts.threads, p, opts.procs, period, start)
+        for p in range(opts.procs)
+    ]
     work = paced_worker if rate else worker
-    started = time.perf_counter()
+    started, stolen = time.perf_counter(), stolen_seconds()
     with mp.get_context("spawn").Pool(opts.procs) as pool:
         results = pool.map(work, jobs)
     elapsed = time.perf_counter() - started
+    steal = (stolen_seconds() - stolen) / elapsed
     lat = np.array([x for r in results for x in r[0]]) * 1000
     n = len(lat)
     return {
@@ -367,6 +398,7 @@ def drive(
         "p50": float(np.percentile(lat, 50)),
         "p99": float(np.percentile(lat, 99)),
         "elapsed": elapsed,
+        "steal": steal,  # cores' worth of CPU the host took, on average over the phase
     }
 
 
@@ -411,14 +443,18 @@ def main() -> int:
     server = subprocess.Popen([sys.executable, "-c", SERVE, str(port)], cwd=PROJECT_ROOT, env=env)
     base = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(120):
+        # Ready, not just up: /readyz answers 200 once the models are loaded and warmed (MTCNN's
+        # first frame alone is 15-25 s of CPU in a thread of the server), which a phase measured
+        # before then would share the cores with.
+        for _ in range(240):
             try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
                     break
             except httpx.TransportError:
-                time.sleep(0.5)
+                pass
+            time.sleep(0.5)
         else:
-            raise SystemExit("the service did not start")
+            raise SystemExit("the service did not become ready")
         # Warm-up: connections, the pool, and the planner's caches.
         warm = argparse.Namespace(**{**vars(opts), "seconds": 2.0})
         drive(base, "/v1/consent/check", headers, bodies, warm)
@@ -435,45 +471,44 @@ def main() -> int:
         # Latency without queueing: one client, one request at a time; then checks of cameos
         # with restrictions (each embeds its prompt with MiniLM, loaded by the warm-up).
         single = argparse.Namespace(**{**vars(opts), "procs": 1, "threads": 1})
-        serial = [drive(base, p, headers, b, single) for p, b in phases]
+        serial = [measured(server.pid, drive, base, p, headers, b, single) for p, b in phases]
         # Latency under load without saturation: the same clients, on a schedule, at half the
-        # checks' full-load throughput measured above, for the check and for /healthz.
+        # checks' full-load throughput measured above, for the check and for /healthz. Without
+        # the batches that saturation makes, a check costs the server more CPU: at this rate its
+        # event loop is busier than half (the CPU column shows by how much).
         rate = 0.5 * sum(r["rps"] for r in rows if r["path"] == "/v1/consent/check") / 2
-        paced = [drive(base, p, headers, b, opts, rate) for p, b in (phases[0], phases[2])]
+        paced = [
+            measured(server.pid, drive, base, p, headers, b, opts, rate) for p, b in (phases[0], phases[2])
+        ]
         drive(base, "/v1/consent/check", headers, restricted, warm)
         restricted_rows = [
-            drive(base, "/v1/consent/check", headers, restricted, single),
-            drive(base, "/v1/consent/check", headers, restricted, opts),
+            measured(server.pid, drive, base, "/v1/consent/check", headers, restricted, single),
+            measured(server.pid, drive, base, "/v1/consent/check", headers, restricted, opts),
         ]
     finally:
         server.terminate()
         server.wait(timeout=30)
-    print(
-        f"\nload: {opts.procs} processes x {opts.threads} threads, {opts.seconds:.0f} s per phase, keep-alive"
-    )
-    print(
-        f"{'endpoint':<22}{'requests':>9}{'errors':>8}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}"
-        f"{'server CPU ms':>15}{'PG CPU ms':>11}  allowed"
-    )
-    for r in rows:
-        share = f"{r['allowed'] / r['requests']:.0%}" if r["path"] == "/v1/consent/check" else "-"
-        counts = f"{r['path']:<22}{r['requests']:>9}{r['errors']:>8}"
-        cpu = f"{r['server_ms']:>15.3f}{r['postgres_ms']:>11.3f}"
-        print(f"{counts}{r['rps']:>9.0f}{r['p50']:>9.2f}{r['p99']:>9.2f}{cpu}  {share}")
-    print("\none client, one request at a time (latency without queueing):")
-    for r in serial:
-        counts = f"{r['path']:<22}{r['requests']:>9}{r['errors']:>8}"
-        print(f"{counts}{r['rps']:>9.0f}{r['p50']:>9.2f}{r['p99']:>9.2f}")
 
-    print(f"\nat a fixed {rate:.0f} requests/s (half the checks' full-load throughput; open loop):")
-    for r in paced:
-        counts = f"{r['path']:<22}{r['requests']:>9}{r['errors']:>8}"
-        print(f"{counts}{r['rps']:>9.0f}{r['p50']:>9.2f}{r['p99']:>9.2f}")
+    def show(title: str, table: list[dict]) -> None:
+        print(f"\n{title}")
+        print(
+            f"{'endpoint':<22}{'requests':>9}{'errors':>8}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}"
+            f"{'server CPU ms':>15}{'PG CPU ms':>11}{'steal':>7}  allowed"
+        )
+        for r in table:
+            share = f"{r['allowed'] / r['requests']:.0%}" if r["path"] == "/v1/consent/check" else "-"
+            counts = f"{r['path']:<22}{r['requests']:>9}{r['errors']:>8}{r['rps']:>9.0f}"
+            cpu = f"{r['server_ms']:>15.3f}{r['postgres_ms']:>11.3f}{r['steal']:>7.2f}"
+            print(f"{counts}{r['p50']:>9.2f}{r['p99']:>9.2f}{cpu}  {share}")
 
-    print("\nchecks of cameos with a restriction (one client, then the full load):")
-    for r in restricted_rows:
-        counts = f"{r['path']:<22}{r['requests']:>9}{r['errors']:>8}"
-        print(f"{counts}{r['rps']:>9.0f}{r['p50']:>9.2f}{r['p99']:>9.2f}  {r['allowed'] / r['requests']:.0%}")
+    show(
+        f"load: {opts.procs} processes x {opts.threads} threads, {opts.seconds:.0f} s per phase, keep-alive",
+        rows,
+    )
+    show("one client, one request at a time (latency without queueing):", serial)
+    show(f"at a fixed {rate:.0f} requests/s (half the checks' full-load throughput; open loop):", paced)
+    show("checks of cameos with a restriction (one client, then the full load):", restricted_rows)
+    print("(steal: cores' worth of CPU the host gave to other guests during the phase)")
 
     def mean_rps(path: str) -> float:
         picked = [r["rps"] for r in rows if r["path"] == path]
