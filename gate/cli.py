@@ -34,6 +34,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
     from gate.app import build_context, create_app
+    from gate.http11 import BoundedHttpTools
     from gate.startup import stop_domains
 
     if settings.serve_torch_threads:
@@ -53,6 +54,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
             host=args.host or settings.host,
             port=args.port if args.port is not None else settings.port,
             log_config=None,
+            http=BoundedHttpTools,
             timeout_graceful_shutdown=10,
         )
     finally:

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -22,7 +25,9 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def test_serve_becomes_ready_and_shuts_down_gracefully(settings: Settings, tmp_path: Path) -> None:
+@contextmanager
+def _serving(settings: Settings, tmp_path: Path) -> Iterator[tuple[int, subprocess.Popen[bytes], Path]]:
+    """`cameogate serve` on a free port: (port, process, its log). Killed if still running."""
     port = _free_port()
     env = {
         **os.environ,
@@ -36,23 +41,87 @@ def test_serve_becomes_ready_and_shuts_down_gracefully(settings: Settings, tmp_p
             cwd=PROJECT_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
         )  # fmt: skip
         try:
-            deadline, status = time.monotonic() + 90, None
-            while time.monotonic() < deadline:
-                try:
-                    status = httpx.get(
-                        f"http://127.0.0.1:{port}/readyz", headers={"X-Request-ID": "probe-1"}
-                    ).status_code
-                    if status == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                time.sleep(0.5)
-            assert status == 200, log.read_text()[-2000:]
-            proc.send_signal(signal.SIGTERM)
-            assert proc.wait(timeout=30) == 0
+            yield port, proc, log
         finally:
             if proc.poll() is None:
                 proc.kill()
+                proc.wait(timeout=30)
+
+
+def _exchange(port: int, *chunks: bytes) -> bytes:
+    """Send the chunks on one connection, one write each; everything the server sends back
+    until it closes the connection or goes quiet for a second."""
+    with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
+        for chunk in chunks:
+            sock.sendall(chunk)
+        received = b""
+        try:
+            while data := sock.recv(65536):
+                received += data
+        except TimeoutError:
+            pass
+        return received
+
+
+def test_serve_becomes_ready_and_shuts_down_gracefully(settings: Settings, tmp_path: Path) -> None:
+    with _serving(settings, tmp_path) as (port, proc, log):
+        deadline, status = time.monotonic() + 90, None
+        while time.monotonic() < deadline:
+            try:
+                status = httpx.get(
+                    f"http://127.0.0.1:{port}/readyz", headers={"X-Request-ID": "probe-1"}
+                ).status_code
+                if status == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.5)
+        assert status == 200, log.read_text()[-2000:]
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
     lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
     probes = [entry for entry in lines if entry.get("request_id") == "probe-1"]
     assert probes and probes[-1]["path"] == "/readyz" and probes[-1]["status"] == 200
+
+
+def test_a_request_head_over_16_kib_is_refused_with_431_and_others_are_served(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """The server parses HTTP with httptools, which sets no bound of its own (gate.http11)."""
+    with _serving(settings, tmp_path) as (port, _, log):
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.3)
+        else:
+            raise AssertionError(log.read_text()[-2000:])
+
+        def refused(answer: bytes) -> None:
+            head, _, body = answer.partition(b"\r\n\r\n")
+            assert head.startswith(b"HTTP/1.1 431 "), answer[:200]
+            assert b"content-type: application/problem+json" in head.lower()
+            assert json.loads(body)["code"] == "headers_too_large"
+
+        # One header of 20 KB in one write; then a head that never ends, sent 1 KB at a time.
+        refused(_exchange(port, b"GET /healthz HTTP/1.1\r\nHost: t\r\nX-Big: " + b"a" * 20_000 + b"\r\n\r\n"))
+        refused(
+            _exchange(port, b"GET /healthz HTTP/1.1\r\nHost: t\r\n", *[b"X-A: " + b"a" * 1000 + b"\r\n"] * 20)
+        )
+
+        # Three requests with 10 KB of headers each, one keep-alive connection: the bound is per
+        # request. A body sent in the same write as its head is not counted as head.
+        big = b"X-Pad: " + b"p" * 10_000 + b"\r\n"
+        kept = _exchange(
+            port,
+            *[b"GET /healthz HTTP/1.1\r\nHost: t\r\n" + big + b"\r\n"] * 2,
+            b"POST /healthz HTTP/1.1\r\nHost: t\r\nContent-Length: 100000\r\nConnection: close\r\n"
+            + big
+            + b"\r\n"
+            + b"b" * 100_000,
+        )
+        statuses = re.findall(rb"HTTP/1\.1 (\d{3}) ", kept)  # each response follows the last body
+        assert statuses == [b"200", b"200", b"405"], kept[:500]
+        assert httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200
