@@ -18,6 +18,7 @@ in the same run, is the figure to read.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import multiprocessing as mp
 import os
@@ -447,11 +448,9 @@ def main() -> int:
         # first frame alone is 15-25 s of CPU in a thread of the server), which a phase measured
         # before then would share the cores with.
         for _ in range(240):
-            try:
+            with contextlib.suppress(httpx.TransportError):
                 if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
                     break
-            except httpx.TransportError:
-                pass
             time.sleep(0.5)
         else:
             raise SystemExit("the service did not become ready")

@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import httpx
@@ -55,27 +55,28 @@ def _exchange(port: int, *chunks: bytes) -> bytes:
         for chunk in chunks:
             sock.sendall(chunk)
         received = b""
-        try:
+        with suppress(TimeoutError):
             while data := sock.recv(65536):
                 received += data
-        except TimeoutError:
-            pass
         return received
+
+
+def _status_once_up(url: str, seconds: float, headers: dict[str, str] | None = None) -> int | None:
+    """GET `url` every half second until it answers 200 or `seconds` pass: the last status
+    (None if the server never answered)."""
+    deadline, status = time.monotonic() + seconds, None
+    while time.monotonic() < deadline:
+        with suppress(httpx.TransportError):
+            status = httpx.get(url, headers=headers).status_code
+            if status == 200:
+                break
+        time.sleep(0.5)
+    return status
 
 
 def test_serve_becomes_ready_and_shuts_down_gracefully(settings: Settings, tmp_path: Path) -> None:
     with _serving(settings, tmp_path) as (port, proc, log):
-        deadline, status = time.monotonic() + 90, None
-        while time.monotonic() < deadline:
-            try:
-                status = httpx.get(
-                    f"http://127.0.0.1:{port}/readyz", headers={"X-Request-ID": "probe-1"}
-                ).status_code
-                if status == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.5)
+        status = _status_once_up(f"http://127.0.0.1:{port}/readyz", 90, {"X-Request-ID": "probe-1"})
         assert status == 200, log.read_text()[-2000:]
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
@@ -89,15 +90,7 @@ def test_a_request_head_over_16_kib_is_refused_with_431_and_others_are_served(
 ) -> None:
     """The server parses HTTP with httptools, which sets no bound of its own (gate.http11)."""
     with _serving(settings, tmp_path) as (port, _, log):
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.3)
-        else:
-            raise AssertionError(log.read_text()[-2000:])
+        assert _status_once_up(f"http://127.0.0.1:{port}/healthz", 60) == 200, log.read_text()[-2000:]
 
         def refused(answer: bytes) -> None:
             head, _, body = answer.partition(b"\r\n\r\n")
