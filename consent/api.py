@@ -34,7 +34,7 @@ from consent.schemas import (
     WebhookIn,
     WebhookOut,
 )
-from gate.auth import Allow, AllowWithoutConn, Principal
+from gate.auth import Allow, AllowInLoop, Principal
 from gate.web import Ctx, CurrentPolicy, DbConn
 from perception.lifecycle import models as models_of
 
@@ -46,11 +46,13 @@ OwnerOnly = Annotated[Principal, Depends(Allow("user"))]
 Member = Annotated[Principal, Depends(Allow("platform", "user"))]
 
 
-# The hot path (docs/CONSENT.md). Its dependencies do no I/O (the key comes from the process's
-# cache) and the route runs in the event loop: the read on an asyncio connection, the write
+# The hot path (docs/CONSENT.md). It runs in the event loop: the key from the process's cache
+# (else looked up on the hot path's asyncio pool), the read on an asyncio connection, the write
 # group-committed with other checks' (consent.hotpath); only MiniLM's embedding of a prompt to
 # screen against an owner's restrictions runs on a thread of its own.
-HotChecker = Annotated[Principal, Depends(AllowWithoutConn("platform", "user"))]
+HotChecker = Annotated[
+    Principal, Depends(AllowInLoop("platform", "user", pool=lambda ctx: hot_path(ctx).pool))
+]
 
 
 @router.post("/v1/consent/check")

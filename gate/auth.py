@@ -11,16 +11,17 @@ import hmac
 import secrets
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 from fastapi import Request
+from psycopg_pool import AsyncConnectionPool
 from starlette.concurrency import run_in_threadpool
 
-from gate.db import Conn
+from gate.db import AsyncConn, Conn
 from gate.errors import Conflict, Forbidden, NotFound, Unauthorized
-from gate.web import DbConn, context_of
+from gate.web import AppContext, DbConn, context_of
 
 Role = Literal["platform", "user", "rights_holder", "auditor", "admin"]
 ROLES: tuple[str, ...] = get_args(Role)
@@ -184,18 +185,32 @@ class KeyCache:
         self._entries.pop(key_id, None)
 
 
+_KEY_ROW = (
+    "SELECT id, secret_sha256, role, subject_id, organisation_id, revoked_at FROM api_keys WHERE id = %s"
+)
+
+
 def authenticate(conn: Conn, presented: str, *, cache: KeyCache | None = None) -> Principal:
     if cache is not None and (hit := cache.get(presented)) is not None:
         return hit
     read_at = cache.clock() if cache is not None else 0.0
     key_id, secret = _split(presented) or ("", "")
-    row = None
-    if key_id:
-        row = conn.execute(
-            "SELECT id, secret_sha256, role, subject_id, organisation_id, revoked_at"
-            " FROM api_keys WHERE id = %s",
-            (key_id,),
-        ).fetchone()
+    row = conn.execute(_KEY_ROW, (key_id,)).fetchone() if key_id else None
+    return _admit_row(row, key_id, secret, cache, read_at)
+
+
+async def authenticate_async(conn: AsyncConn, presented: str, *, cache: KeyCache) -> Principal:
+    """authenticate() on an asyncio connection, in the event loop. It always queries: its caller
+    (`AllowInLoop`) has just missed the cache."""
+    read_at = cache.clock()
+    key_id, secret = _split(presented) or ("", "")
+    row = await (await conn.execute(_KEY_ROW, (key_id,))).fetchone() if key_id else None
+    return _admit_row(row, key_id, secret, cache, read_at)
+
+
+def _admit_row(
+    row: dict[str, Any] | None, key_id: str, secret: str, cache: KeyCache | None, read_at: float
+) -> Principal:
     stored = bytes(row["secret_sha256"]) if row else _DUMMY_DIGEST
     matches = hmac.compare_digest(stored, _digest(secret))
     if row is None or not matches or row["revoked_at"] is not None:
@@ -226,18 +241,22 @@ class Allow:
         self.roles = frozenset(roles)
 
     async def __call__(self, request: Request, conn: DbConn) -> Principal:
-        return await self._admit(request, lambda key, cache: authenticate(conn, key, cache=cache))
+        return await self._admit(
+            request, lambda key, cache: run_in_threadpool(authenticate, conn, key, cache=cache)
+        )
 
-    async def _admit(self, request: Request, lookup: Callable[[str, KeyCache], Principal]) -> Principal:
+    async def _admit(
+        self, request: Request, lookup: Callable[[str, KeyCache], Awaitable[Principal]]
+    ) -> Principal:
         # async: a cached key costs no trip to a worker thread (each is a GIL hand-over and a
-        # wake-up, dear on a busy machine); only a cache miss queries, in a worker thread.
+        # wake-up, dear on a busy machine); only a cache miss queries, through `lookup`.
         key = presented_key(request)
         if not key:
             raise Unauthorized("send the API key as 'Authorization: Bearer <key>'", code="missing_api_key")
         cache = context_of(request).key_cache
         principal = cache.get(key)
         if principal is None:
-            principal = await run_in_threadpool(lookup, key, cache)
+            principal = await lookup(key, cache)
         if principal.role not in self.roles:
             raise Forbidden(
                 f"role {principal.role!r} may not call this; allowed: {', '.join(sorted(self.roles))}",
@@ -247,17 +266,20 @@ class Allow:
         return principal
 
 
-class AllowWithoutConn(Allow):
-    """`Allow` for a route that takes no `DbConn` and opens its own connection (the consent
-    check, so that the whole request costs one trip to a worker thread). A key missing from the
-    cache is looked up on a connection of its own, given back before the route takes one: a
-    request never holds two, so a busy pool cannot deadlock on it."""
+class AllowInLoop(Allow):
+    """`Allow` for a route served in the event loop on asyncio connections (the consent check):
+    a key missing from the cache is looked up on the asyncio pool that `pool(ctx)` gives, in the
+    loop itself, and the request takes no synchronous connection at all. Looked up in a worker
+    thread instead, as a cached key is once per KEY_CACHE_TTL_SECONDS, the query's GIL hand-overs
+    stalled the loop for 6-10 ms each time, once a second under steady load (docs/CONSENT.md)."""
+
+    def __init__(self, *roles: str, pool: Callable[[AppContext], AsyncConnectionPool[AsyncConn]]) -> None:
+        super().__init__(*roles)
+        self.pool = pool
 
     async def __call__(self, request: Request) -> Principal:  # type: ignore[override]
-        pool = context_of(request).pool
-
-        def lookup(key: str, cache: KeyCache) -> Principal:
-            with pool.connection() as conn:
-                return authenticate(conn, key, cache=cache)
+        async def lookup(key: str, cache: KeyCache) -> Principal:
+            async with self.pool(context_of(request)).connection() as conn:
+                return await authenticate_async(conn, key, cache=cache)
 
         return await self._admit(request, lookup)

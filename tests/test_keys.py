@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import time
+from collections.abc import Callable
 
+import psycopg
 import pytest
 from fastapi.testclient import TestClient
+from psycopg.rows import dict_row
 
 from gate import auth
 from gate.cli import main
-from gate.db import Conn
+from gate.db import Conn, connect
+from gate.errors import Unauthorized
 from gate.settings import Settings
 from tests.conftest import KeyMaker
 
@@ -73,6 +78,42 @@ def test_the_key_cache_keeps_keys_for_its_ttl_only_and_never_accepts_a_wrong_sec
     cache.put("k1", auth._digest("right"), principal, read_at=now[0])
     cache.drop("k1")
     assert cache.get("cg_k1_right") is None
+
+
+def test_the_event_loop_lookup_gives_the_same_answers_as_the_threaded_one(
+    db_url: str, make_key: KeyMaker
+) -> None:
+    """authenticate_async (the consent check's, on an asyncio connection) against authenticate
+    (every other route's), on the same rows: the same principal or the same refusal, and only a
+    key that was accepted is cached."""
+    good = make_key("platform")["Authorization"].removeprefix("Bearer ")
+    revoked = make_key("auditor")["Authorization"].removeprefix("Bearer ")
+    with connect(db_url) as c:
+        auth.revoke_key(c, revoked.split("_")[1])
+    wrong = good[:-3] + ("AAA" if not good.endswith("AAA") else "BBB")
+    presented = [good, wrong, revoked, "cg_nosuchkey_secret", "not-a-key", "cg__"]
+
+    async def in_loop(key: str, cache: auth.KeyCache) -> auth.Principal:
+        async with await psycopg.AsyncConnection.connect(db_url, autocommit=True, row_factory=dict_row) as ac:
+            return await auth.authenticate_async(ac, key, cache=cache)
+
+    def answer(key: str, lookup: Callable[[str, auth.KeyCache], auth.Principal]) -> tuple[object, bool]:
+        cache = auth.KeyCache()
+        try:
+            result: object = lookup(key, cache)
+        except Unauthorized as exc:
+            result = exc.code
+        return result, cache.get(key) is not None
+
+    with connect(db_url) as conn:
+        for key in presented:
+            threaded = answer(key, lambda k, cache: auth.authenticate(conn, k, cache=cache))
+            assert answer(key, lambda k, cache: asyncio.run(in_loop(k, cache))) == threaded, key
+            if key == good:
+                assert isinstance(threaded[0], auth.Principal) and threaded[0].role == "platform"
+                assert threaded[1], "an accepted key is cached"
+            else:
+                assert threaded == ("invalid_api_key", False), key
 
 
 def test_a_right_key_id_with_a_wrong_secret_is_refused(client: TestClient, make_key: KeyMaker) -> None:

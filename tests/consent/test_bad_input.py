@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 
 import pytest
 from fastapi.testclient import TestClient
 
+from gate import auth
 from gate.db import Conn
+from gate.web import AppContext
 from tests.conftest import KeyMaker
 from tests.consent.conftest import CameoMaker, subject_of
 
@@ -41,6 +44,32 @@ def test_an_unknown_cameo_is_404(client: TestClient, parties: dict, conn: Conn) 
     out = post_check(client, parties["platform"], body)
     assert (out["status"], out["code"], out["cameo_ids"]) == (404, "cameo_not_found", [missing])
     assert audit_and_outbox(conn) == (0, 0)
+
+
+def test_the_check_looks_keys_up_in_the_event_loop_and_refuses_a_key_revoked_elsewhere(
+    client: TestClient, ctx: AppContext, parties: dict
+) -> None:
+    """A key not in the process's cache is looked up on the hot path's asyncio pool: checks go on
+    while every synchronous connection is taken (by slow routes, say), and a key revoked by
+    another process is refused within KEY_CACHE_TTL_SECONDS."""
+    body = {
+        "requester": str(subject_of(parties["other"])),
+        "cameo_ids": [str(parties["cameo"])],
+        "prompt": "x",
+    }
+    key_id = parties["platform"]["Authorization"].split("_")[1]
+    held = [ctx.pool.getconn() for _ in range(ctx.pool.max_size)]
+    try:
+        resp = client.post("/v1/consent/check", json=body, headers=parties["platform"])
+        assert resp.status_code == 200 and resp.json()["allowed"] is True
+        held[0].execute("UPDATE api_keys SET revoked_at = now() WHERE id = %s", (key_id,))
+        held[0].commit()
+        time.sleep(auth.KEY_CACHE_TTL_SECONDS)
+        out = post_check(client, parties["platform"], body)
+        assert (out["status"], out["code"]) == (401, "invalid_api_key")
+    finally:
+        for c in held:
+            ctx.pool.putconn(c)
 
 
 def test_an_unknown_requester_is_404(client: TestClient, parties: dict) -> None:
