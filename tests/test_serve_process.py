@@ -10,13 +10,18 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import httpx
 
+from gate import auth
+from gate.db import Conn
 from gate.settings import PROJECT_ROOT, Settings
+from tests.conftest import KeyMaker
+from tests.consent.conftest import insert_cameo
 
 
 def _free_port() -> int:
@@ -74,10 +79,21 @@ def _status_once_up(url: str, seconds: float, headers: dict[str, str] | None = N
     return status
 
 
-def test_serve_becomes_ready_and_shuts_down_gracefully(settings: Settings, tmp_path: Path) -> None:
+def test_serve_becomes_ready_answers_a_consent_check_and_shuts_down_gracefully(
+    settings: Settings, tmp_path: Path, make_key: KeyMaker, conn: Conn
+) -> None:
+    owner, platform = make_key("user"), make_key("platform")
+    cameo = insert_cameo(conn, owner=uuid.UUID(owner["X-Test-Subject"]), permission="everyone")
+    requester = auth.ensure_subject(conn)
+    conn.commit()
     with _serving(settings, tmp_path) as (port, proc, log):
         status = _status_once_up(f"http://127.0.0.1:{port}/readyz", 90, {"X-Request-ID": "probe-1"})
         assert status == 200, log.read_text()[-2000:]
+        # The hot path on the server's own event loop: key lookup, read and group commit on its
+        # asyncio connections.
+        body = {"requester": str(requester), "cameo_ids": [str(cameo)], "prompt": "me at the beach"}
+        resp = httpx.post(f"http://127.0.0.1:{port}/v1/consent/check", json=body, headers=platform)
+        assert resp.status_code == 200 and resp.json()["allowed"] is True and resp.json()["token"]
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
     lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
