@@ -270,8 +270,8 @@ class AllowInLoop(Allow):
     """`Allow` for a route served in the event loop on asyncio connections (the consent check):
     a key missing from the cache is looked up on the asyncio pool that `pool(ctx)` gives, in the
     loop itself, and the request takes no synchronous connection at all. Looked up in a worker
-    thread instead, as a cached key is once per KEY_CACHE_TTL_SECONDS, the query's GIL hand-overs
-    stalled the loop for 6-10 ms each time, once a second under steady load (docs/CONSENT.md)."""
+    thread instead, as a cached key is once per KEY_CACHE_TTL_SECONDS, each lookup came with a
+    6-10 ms stall of the loop: once a second under steady load (docs/CONSENT.md)."""
 
     def __init__(self, *roles: str, pool: Callable[[AppContext], AsyncConnectionPool[AsyncConn]]) -> None:
         super().__init__(*roles)
