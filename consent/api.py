@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from consent import notifications, service
 from consent.enrollment.api import router as enrollment_router
@@ -35,7 +35,16 @@ from consent.schemas import (
     WebhookOut,
 )
 from gate.auth import Allow, AllowInLoop, Principal
-from gate.web import Ctx, CurrentPolicy, DbConn
+from gate.web import (
+    Ctx,
+    CurrentPolicy,
+    DbConn,
+    context_of,
+    get_policy,
+    json_body,
+    json_body_doc,
+    json_response,
+)
 from perception.lifecycle import models as models_of
 
 router = APIRouter(tags=["consent"])
@@ -53,26 +62,40 @@ Member = Annotated[Principal, Depends(Allow("platform", "user"))]
 HotChecker = Annotated[
     Principal, Depends(AllowInLoop("platform", "user", pool=lambda ctx: hot_path(ctx).pool))
 ]
+# The largest body the schema admits: 100 ids, and a prompt of PROMPT_HARD_CAP characters each
+# escaped as \uXXXX. Beyond it, 413 before the rest is read.
+CHECK_BODY_LIMIT = 1024 * 1024
 
 
-@router.post("/v1/consent/check")
-async def check(
-    body: ConsentCheckIn, ctx: Ctx, policy: CurrentPolicy, principal: HotChecker
-) -> ConsentCheckOut:
+# The route reads its body and writes its answer itself (gate.web.json_body): FastAPI's handling
+# of a declared body, dependencies and return value cost a check ~0.4 ms of the loop's ~1.5 ms
+# (docs/CONSENT.md). Only the key stays a dependency, so the route declares its roles as every
+# other does. The schemas and the problem codes are the same.
+@router.post(
+    "/v1/consent/check",
+    response_model=ConsentCheckOut,
+    openapi_extra=json_body_doc(ConsentCheckIn),
+)
+async def check(request: Request, principal: HotChecker) -> Response:
     """A decision per cameo for this requester and prompt; a consent token when all allow."""
+    body = await json_body(request, ConsentCheckIn, max_bytes=CHECK_BODY_LIMIT)
+    ctx = context_of(request)
     requester = service.acting_subject(principal, body.requester)
     result = await hot_path(ctx).check(
-        ctx, policy=policy, requester_id=requester, cameo_ids=body.cameo_ids, prompt=body.prompt,
-        platform_key_id=principal.key_id if principal.role == "platform" else None, actor=principal,
+        ctx, policy=await get_policy(request), requester_id=requester, cameo_ids=body.cameo_ids,
+        prompt=body.prompt, actor=principal,
+        platform_key_id=principal.key_id if principal.role == "platform" else None,
     )  # fmt: skip
-    return ConsentCheckOut(
-        requester=requester,
-        allowed=result.allowed,
-        decisions=[DecisionOut.model_validate(d.to_dict()) for d in result.decisions],
-        policy_version=result.policy_version,
-        prompt_sha256=result.prompt_sha256,
-        token=result.token,
-        expires_at=result.expires_at,
+    return json_response(
+        ConsentCheckOut(
+            requester=requester,
+            allowed=result.allowed,
+            decisions=[DecisionOut.model_validate(d.to_dict()) for d in result.decisions],
+            policy_version=result.policy_version,
+            prompt_sha256=result.prompt_sha256,
+            token=result.token,
+            expires_at=result.expires_at,
+        )
     )
 
 

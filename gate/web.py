@@ -8,12 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
 from psycopg_pool import ConnectionPool
+from pydantic import BaseModel, ValidationError
 
 from gate.db import Conn
+from gate.errors import PayloadTooLarge
 from gate.settings import Settings
 from policies.service import ActivePolicy, PolicyHolder
 
@@ -79,3 +83,58 @@ async def get_policy(request: Request) -> ActivePolicy:
 DbConn = Annotated[Conn, Depends(get_conn, scope="function")]
 Ctx = Annotated[AppContext, Depends(get_context)]
 CurrentPolicy = Annotated[ActivePolicy, Depends(get_policy)]
+
+
+# --- JSON bodies read by the route itself ------------------------------------------------------
+# For a route on the hot path (the consent check) that takes the raw Request instead of letting
+# FastAPI parse its body: FastAPI decodes the JSON to Python objects, validates them, solves each
+# dependency, then validates the returned model again before serialising it; pydantic validating
+# the bytes and serialising the answer in one call each costs the event loop much less
+# (docs/CONSENT.md). Errors keep the shape every other route gives (gate.app's handlers).
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def json_body_doc(model: type[BaseModel]) -> dict[str, Any]:
+    """`openapi_extra` documenting a request body the route reads with `json_body`."""
+    schema = model.model_json_schema()
+    if "$defs" in schema:  # they would need a place under the document's components
+        raise ValueError(f"{model.__name__}: json_body_doc documents models without nested models")
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+
+async def read_body(request: Request, *, max_bytes: int) -> bytes:
+    """The whole body, refused with 413 payload_too_large once past `max_bytes`: up front when
+    its declared length is, else as it arrives (the rest is never read)."""
+    declared = request.headers.get("content-length", "")
+    too_large = PayloadTooLarge(f"this route reads at most {max_bytes} bytes", limit=max_bytes)
+    if declared.isdigit() and int(declared) > max_bytes:
+        raise too_large
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > max_bytes:
+            raise too_large
+    return bytes(body)
+
+
+async def json_body(request: Request, model: type[M], *, max_bytes: int) -> M:
+    """The request's JSON body as `model`. Past `max_bytes` (declared, or as it arrives), 413
+    payload_too_large before the rest is read. A body not sent as JSON (by its Content-Type, as
+    FastAPI's strict rule), not well-formed or not fitting the model raises
+    RequestValidationError: a 422 validation_failed, fields under `body.`."""
+    media = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    if not (media == "application/json" or (media.startswith("application/") and media.endswith("+json"))):
+        raise RequestValidationError(
+            [{"loc": ("body",), "msg": "send the body as JSON (Content-Type: application/json)"}]
+        )
+    try:
+        return model.model_validate_json(await read_body(request, max_bytes=max_bytes))
+    except ValidationError as exc:
+        raise RequestValidationError(
+            [{"loc": ("body", *err["loc"]), "msg": err["msg"]} for err in exc.errors(include_url=False)]
+        ) from None
+
+
+def json_response(model: BaseModel) -> Response:
+    return Response(model.model_dump_json(), media_type="application/json")

@@ -8,9 +8,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
 
 from gate.auth import ROLES, Allow, Principal
-from gate.errors import Forbidden, PayloadTooLarge, UnsupportedMedia, ValidationFailed
+from gate.errors import Forbidden, UnsupportedMedia, ValidationFailed
 from gate.media import read_upload
-from gate.web import Ctx, CurrentPolicy, DbConn
+from gate.web import Ctx, CurrentPolicy, DbConn, read_body
 from perception.lifecycle import models as models_of
 from policies import protected, quotas, rules, versions
 from policies.schema import QuotaKind
@@ -52,11 +52,7 @@ async def _policy_text(request: Request) -> str:
         raise UnsupportedMedia(
             "send the policy as YAML (Content-Type: application/yaml)", code="policy_not_yaml"
         )
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_POLICY_BYTES:
-            raise PayloadTooLarge(f"a policy is at most {MAX_POLICY_BYTES} bytes", limit=MAX_POLICY_BYTES)
+    body = await read_body(request, max_bytes=MAX_POLICY_BYTES)
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 
 import pytest
 from fastapi.testclient import TestClient
 
+from consent.api import CHECK_BODY_LIMIT
 from gate import auth
 from gate.db import Conn
 from gate.web import AppContext
@@ -109,6 +111,62 @@ def test_truncated_and_empty_json_are_422(client: TestClient, parties: dict) -> 
             headers={**parties["platform"], "Content-Type": "application/json"},
         )
         assert resp.status_code == 422 and resp.json()["code"] == "validation_failed"
+
+
+def test_the_check_reads_only_json_bodies_within_its_limit(
+    client: TestClient, parties: dict, conn: Conn
+) -> None:
+    """The route reads its own body (gate.web.json_body): the same 422 shape as every route, with
+    the failing field named, a body not sent as JSON refused, and one past CHECK_BODY_LIMIT
+    refused with 413 before the rest is read; a caller without a key is refused before its body
+    is parsed at all."""
+    body = {"requester": str(uuid.uuid4()), "cameo_ids": ["12345"], "prompt": "x"}
+    out = post_check(client, parties["platform"], body)
+    assert out["errors"][0]["field"] == "body.cameo_ids.0"
+    good = {
+        "requester": str(subject_of(parties["other"])),
+        "cameo_ids": [str(parties["cameo"])],
+        "prompt": "x",
+    }
+    as_text = client.post(
+        "/v1/consent/check",
+        content=json.dumps(good),
+        headers={**parties["platform"], "Content-Type": "text/plain"},
+    )
+    assert as_text.status_code == 422 and as_text.json()["code"] == "validation_failed"
+    with_charset = client.post(
+        "/v1/consent/check",
+        content=json.dumps(good),
+        headers={**parties["platform"], "Content-Type": "application/json; charset=utf-8"},
+    )
+    assert with_charset.status_code == 200 and with_charset.json()["allowed"] is True
+    huge = client.post(
+        "/v1/consent/check",
+        content=b'{"prompt": "' + b"x" * (CHECK_BODY_LIMIT + 1) + b'"}',
+        headers={**parties["platform"], "Content-Type": "application/json"},
+    )
+    assert huge.status_code == 413 and huge.json()["code"] == "payload_too_large"
+    assert huge.headers["content-type"].startswith("application/problem+json")
+    chunked = client.post(  # no Content-Length: counted as it arrives
+        "/v1/consent/check",
+        content=iter([b'{"prompt": "', b"x" * CHECK_BODY_LIMIT, b'"}']),
+        headers={**parties["platform"], "Content-Type": "application/json"},
+    )
+    assert chunked.status_code == 413 and chunked.json()["code"] == "payload_too_large"
+    anonymous = client.post(
+        "/v1/consent/check", content=b'{"requester": ', headers={"Content-Type": "application/json"}
+    )
+    assert anonymous.status_code == 401 and anonymous.json()["code"] == "missing_api_key"
+    assert audit_and_outbox(conn) == (1, 0)  # the one check that was allowed
+
+
+def test_the_check_documents_its_body_and_answer(client: TestClient) -> None:
+    operation = client.get("/openapi.json").json()["paths"]["/v1/consent/check"]["post"]
+    schema = operation["requestBody"]["content"]["application/json"]["schema"]
+    assert set(schema["required"]) == {"requester", "cameo_ids", "prompt"}
+    assert schema["additionalProperties"] is False
+    answer = operation["responses"]["200"]["content"]["application/json"]["schema"]
+    assert answer == {"$ref": "#/components/schemas/ConsentCheckOut"}
 
 
 def test_a_user_key_acting_for_another_subject_is_403(client: TestClient, parties: dict, conn: Conn) -> None:
