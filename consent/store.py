@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -219,15 +220,22 @@ def record_check(conn: Conn, record: CheckRecord) -> None:
 # consent_facts() and a batch of record_check(), each in one statement.
 
 
+def _array_literal(values: Iterable[int | uuid.UUID]) -> str:
+    return "{" + ",".join(map(str, values)) + "}"
+
+
 async def consent_facts_many(
     conn: AsyncConn, requests: list[tuple[uuid.UUID, list[uuid.UUID]]]
 ) -> list[tuple[bool, list[Facts]]]:
     """consent_facts() for several (requester, cameo ids) at once, in one statement
     (consent_facts_many, migration 0203), on an asyncio connection: one answer per request."""
     triples = [(k, requester, cameo) for k, (requester, ids) in enumerate(requests) for cameo in ids]
+    # The three arrays go as text literals cast by the statement: psycopg adapts a list element
+    # by element in Python, in the event loop, and for one check's read that cost ~130 us of the
+    # loop's ~320 (docs/CONSENT.md). Integers and UUIDs need no quoting inside a literal.
     cur = await conn.execute(
-        "SELECT * FROM consent_facts_many(%s, %s, %s)",
-        ([t[0] for t in triples], [t[1] for t in triples], [t[2] for t in triples]),
+        "SELECT * FROM consent_facts_many(%s::integer[], %s::uuid[], %s::uuid[])",
+        tuple(_array_literal(t[i] for t in triples) for i in range(3)),
     )
     found: list[list[Facts]] = [[] for _ in requests]
     for row in await cur.fetchall():
