@@ -106,15 +106,18 @@ def json_body_doc(model: type[BaseModel]) -> dict[str, Any]:
 async def read_body(request: Request, *, max_bytes: int) -> bytes:
     """The whole body, refused with 413 payload_too_large once past `max_bytes`: up front when
     its declared length is, else as it arrives (the rest is never read)."""
+
+    def too_large() -> PayloadTooLarge:  # built only when refused: this runs on the hot path
+        return PayloadTooLarge(f"this route reads at most {max_bytes} bytes", limit=max_bytes)
+
     declared = request.headers.get("content-length", "")
-    too_large = PayloadTooLarge(f"this route reads at most {max_bytes} bytes", limit=max_bytes)
     if declared.isdigit() and int(declared) > max_bytes:
-        raise too_large
+        raise too_large()
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
         if len(body) > max_bytes:
-            raise too_large
+            raise too_large()
     return bytes(body)
 
 
