@@ -20,14 +20,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gate import logs
 from gate.db import database_url, open_pool
-from gate.errors import Problem
+from gate.errors import PROBLEM_JSON, Problem, problem_body
 from gate.media import ContentStore
 from gate.settings import Settings
 from gate.web import AppContext
 from policies.service import PolicyHolder, load_file
 
 log = logging.getLogger(__name__)
-PROBLEM_JSON = "application/problem+json"
 # No route accepts more than this (the policy's largest upload limit sits below it).
 MAX_BODY_BYTES = 256 * 1024 * 1024
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -51,16 +50,9 @@ def build_context(settings: Settings) -> AppContext:
 def problem_response(
     request: Request, status: int, code: str, title: str, detail: str, **extra: Any
 ) -> JSONResponse:
-    body = {
-        "type": f"https://cameogate.dev/problems/{code}",
-        "title": title,
-        "status": status,
-        "detail": detail,
-        "code": code,
-        "instance": request.url.path,
-        "request_id": logs.request_id.get(),
-        **extra,
-    }
+    body = problem_body(
+        status, code, title, detail, instance=request.url.path, request_id=logs.request_id.get(), **extra
+    )
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON)
 
 

@@ -7,6 +7,25 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+PROBLEM_JSON = "application/problem+json"
+
+
+def problem_body(
+    status: int, code: str, title: str, detail: str, *, instance: str | None, request_id: str, **extra: Any
+) -> dict[str, Any]:
+    """The one shape of every problem this service answers with, from the app or from the HTTP
+    server before a request reaches it (gate.http11)."""
+    return {
+        "type": f"https://cameogate.dev/problems/{code}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "code": code,
+        "instance": instance,
+        "request_id": request_id,
+        **extra,
+    }
+
 
 class Problem(Exception):
     status: ClassVar[int] = 400

@@ -14,26 +14,34 @@ before anything reaches the app.
 from __future__ import annotations
 
 import json
+import logging
+import uuid
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from gate import logs
+from gate.errors import PROBLEM_JSON, problem_body
+
+log = logging.getLogger(__name__)
 MAX_HEAD_BYTES = 16 * 1024  # request line and headers, as h11's default
 
-_PROBLEM = json.dumps(
-    {
-        "type": "about:blank",
-        "title": "Request headers too large",
-        "status": 431,
-        "code": "headers_too_large",
-        "detail": f"the request line and headers are limited to {MAX_HEAD_BYTES} bytes",
-    }
-).encode()
-_TOO_LARGE = (
-    b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
-    b"content-type: application/problem+json\r\n"
-    b"content-length: " + str(len(_PROBLEM)).encode() + b"\r\n"
-    b"connection: close\r\n\r\n" + _PROBLEM
-)
+
+def too_large_answer(path: str | None) -> tuple[str, bytes]:
+    """The 431 answer, in the app's problem shape: its own request id (the head that would have
+    carried one was not read), and the path when the request line was complete."""
+    rid = uuid.uuid4().hex
+    body = json.dumps(
+        problem_body(
+            431, "headers_too_large", "Request headers too large",
+            f"the request line and headers are limited to {MAX_HEAD_BYTES} bytes",
+            instance=path, request_id=rid,
+        )
+    ).encode()  # fmt: skip
+    head = (
+        f"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: {PROBLEM_JSON}\r\n"
+        f"content-length: {len(body)}\r\nx-request-id: {rid}\r\nconnection: close\r\n\r\n"
+    )
+    return rid, head.encode() + body
 
 
 class HeadTooLarge(Exception):
@@ -56,6 +64,7 @@ class BoundedHttpTools(HttpToolsProtocol):
     _ended_here = False
     _chunk_bytes = 0
     _head_bytes = 0
+    _url_whole = False  # the request line is complete once the parser hands over a header
 
     def data_received(self, data: bytes) -> None:
         self._ended_here = False
@@ -67,7 +76,7 @@ class BoundedHttpTools(HttpToolsProtocol):
             self._refuse()
 
     def on_message_begin(self) -> None:
-        self._head_bytes = 0
+        self._head_bytes, self._url_whole = 0, False
         super().on_message_begin()
 
     def on_url(self, url: bytes) -> None:
@@ -75,6 +84,7 @@ class BoundedHttpTools(HttpToolsProtocol):
         super().on_url(url)
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        self._url_whole = True
         self._count(len(name) + len(value) + 4)  # ": " and CRLF
         super().on_header(name, value)
 
@@ -97,6 +107,14 @@ class BoundedHttpTools(HttpToolsProtocol):
             raise HeadTooLarge
 
     def _refuse(self) -> None:
-        if not self.transport.is_closing():
-            self.transport.write(_TOO_LARGE)
-            self.transport.close()
+        if self.transport.is_closing():
+            return
+        path = self.url.decode("latin-1").split("?", 1)[0] if self._url_whole else None
+        rid, answer = too_large_answer(path)
+        token = logs.request_id.set(rid)
+        try:
+            log.info("request", extra={"path": path or "-", "status": 431, "code": "headers_too_large"})
+        finally:
+            logs.request_id.reset(token)
+        self.transport.write(answer)
+        self.transport.close()

@@ -108,17 +108,34 @@ def test_a_request_head_over_16_kib_is_refused_with_431_and_others_are_served(
     with _serving(settings, tmp_path) as (port, _, log):
         assert _status_once_up(f"http://127.0.0.1:{port}/healthz", 60) == 200, log.read_text()[-2000:]
 
-        def refused(answer: bytes) -> None:
+        def refused(answer: bytes, instance: str | None) -> None:
             head, _, body = answer.partition(b"\r\n\r\n")
             assert head.startswith(b"HTTP/1.1 431 "), answer[:200]
             assert b"content-type: application/problem+json" in head.lower()
-            assert json.loads(body)["code"] == "headers_too_large"
+            problem = json.loads(body)
+            # The app's problem shape, with a request id the log carries too.
+            assert problem["code"] == "headers_too_large"
+            assert problem["type"] == "https://cameogate.dev/problems/headers_too_large"
+            assert problem["status"] == 431 and problem["instance"] == instance
+            assert re.search(rb"x-request-id: " + problem["request_id"].encode(), head, re.IGNORECASE)
+            logged = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+            assert any(
+                e.get("request_id") == problem["request_id"] and e.get("status") == 431 for e in logged
+            )
 
-        # One header of 20 KB in one write; then a head that never ends, sent 1 KB at a time.
-        refused(_exchange(port, b"GET /healthz HTTP/1.1\r\nHost: t\r\nX-Big: " + b"a" * 20_000 + b"\r\n\r\n"))
+        # One header of 20 KB in one write; then a head that never ends, sent 1 KB at a time; then
+        # a request line that alone is over the bound.
         refused(
-            _exchange(port, b"GET /healthz HTTP/1.1\r\nHost: t\r\n", *[b"X-A: " + b"a" * 1000 + b"\r\n"] * 20)
+            _exchange(port, b"GET /healthz HTTP/1.1\r\nHost: t\r\nX-Big: " + b"a" * 20_000 + b"\r\n\r\n"),
+            "/healthz",
         )
+        refused(
+            _exchange(
+                port, b"GET /healthz HTTP/1.1\r\nHost: t\r\n", *[b"X-A: " + b"a" * 1000 + b"\r\n"] * 20
+            ),
+            "/healthz",
+        )
+        refused(_exchange(port, b"GET /" + b"u" * 20_000 + b" HTTP/1.1\r\nHost: t\r\n\r\n"), None)
 
         # Three requests with 10 KB of headers each, one keep-alive connection: the bound is per
         # request. A body sent in the same write as its head is not counted as head.
