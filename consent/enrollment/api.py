@@ -6,10 +6,19 @@ import uuid
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, File, Form, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Query, Response, UploadFile
 
 from consent.enrollment import service
-from consent.enrollment.schemas import CameoOut, CaptureOut, ChallengeOut, Purged, VerificationOut
+from consent.enrollment.schemas import (
+    CameoOut,
+    CaptureOut,
+    ChallengeOut,
+    Purged,
+    ReviewDecisionIn,
+    ReviewDecisionOut,
+    ReviewOut,
+    VerificationOut,
+)
 from consent.lifecycle import revocation_hooks
 from gate.auth import Allow, Principal
 from gate.media import read_upload
@@ -23,6 +32,7 @@ User = Annotated[Principal, Depends(Allow("user"))]
 # Platforms do not: whether a cameo may be used is the consent check's answer, and which
 # liveness checks a person failed is theirs to know.
 OwnerOrAdmin = Annotated[Principal, Depends(Allow("user", "admin"))]
+Admin = Annotated[Principal, Depends(Allow("admin"))]
 
 
 def _now() -> datetime:
@@ -85,3 +95,48 @@ def delete_cameo(
         hooks=revocation_hooks(ctx),
     )
     return Purged(cameo_id=cameo_id, **purged)
+
+
+@router.get("/v1/reviews", tags=["reviews"])
+def review_queue(
+    conn: DbConn, principal: Admin, limit: Annotated[int, Query(ge=1, le=500)] = 100
+) -> list[ReviewOut]:
+    """Captures held for a person to look at (a protected person's likeness, or someone else's
+    verified cameo), oldest first."""
+    return [ReviewOut.model_validate(r) for r in service.review_queue(conn, limit=limit)]
+
+
+@router.get(
+    "/v1/reviews/{review_id}/capture",
+    tags=["reviews"],
+    response_class=Response,
+    responses={200: {"content": {"video/mp4": {}, "video/webm": {}}}},
+)
+def review_capture(
+    review_id: uuid.UUID, conn: DbConn, principal: Admin, policy: CurrentPolicy, ctx: Ctx
+) -> Response:
+    """The held capture itself, for the reviewer to watch (each viewing is audited)."""
+    data = service.review_capture(
+        conn, policy=policy, media=ctx.store, principal=principal, review_id=review_id
+    )
+    webm = data.startswith(b"\x1a\x45\xdf\xa3")  # EBML; MP4 and MOV are ISO media files
+    return Response(
+        data, media_type="video/webm" if webm else "video/mp4", headers={"Cache-Control": "no-store"}
+    )
+
+
+@router.post("/v1/reviews/{review_id}/decision", tags=["reviews"])
+def decide_review(
+    review_id: uuid.UUID,
+    body: ReviewDecisionIn,
+    conn: DbConn,
+    principal: Admin,
+    policy: CurrentPolicy,
+    ctx: Ctx,
+) -> ReviewDecisionOut:
+    """Approve (the cameo is verified from the kept capture) or reject (its owner may try again)."""
+    decided = service.resolve_review(
+        conn, policy=policy, models=models_of(ctx), keyring=ctx.settings.keyring(), media=ctx.store,
+        principal=principal, review_id=review_id, decision=body.decision, note=body.note,
+    )  # fmt: skip
+    return ReviewDecisionOut.of(decided)

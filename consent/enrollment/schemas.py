@@ -6,10 +6,10 @@ import uuid
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 
 from consent.enrollment.checks import ChallengeRow
-from consent.enrollment.service import CameoStatus, Verification
+from consent.enrollment.service import CameoStatus, ReviewDecision, Verification
 from consent.enrollment.store import CameoRow, CaptureRow
 
 
@@ -99,3 +99,36 @@ class Purged(BaseModel):
     templates: int
     captures: int
     fingerprints: int
+
+
+class ReviewOut(BaseModel):
+    """A capture held for review: what it looked like, and how closely. No biometric data."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    cameo_id: uuid.UUID
+    capture_id: uuid.UUID
+    reason: Literal["protected_person", "face_already_enrolled"]
+    match_kind: Literal["protected_person", "cameo"]
+    match_ref: uuid.UUID
+    score: float
+    created_at: datetime
+
+
+class ReviewDecisionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    decision: Literal["approve", "reject"]
+    note: str = Field(min_length=1, max_length=2000, description="why: kept in the audit log")
+
+
+class ReviewDecisionOut(BaseModel):
+    cameo_id: uuid.UUID
+    status: Literal["verified", "rejected"]
+    decision: Literal["approve", "reject"]
+    review_ids: list[uuid.UUID]
+
+    @classmethod
+    def of(cls, d: ReviewDecision) -> ReviewDecisionOut:
+        return cls(cameo_id=d.cameo_id, status=d.status, decision=d.decision, review_ids=d.review_ids)

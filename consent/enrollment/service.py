@@ -24,7 +24,7 @@ from consent import templates
 from consent.enrollment import checks, store
 from consent.enrollment.checks import CheckResult, LikenessMatch, Observation
 from consent.service import RevocationHook
-from gate import audit
+from gate import audit, outbox
 from gate.auth import Principal
 from gate.crypto import Keyring
 from gate.db import Conn
@@ -485,8 +485,109 @@ def delete(
         "fingerprints": store.delete_fingerprints(conn, cameo.id),
     }
     store.set_cameo_status(conn, cameo_id=cameo.id, status="deleted")
+    store.resolve_reviews(conn, cameo.id, resolution="withdrawn")  # nothing left to look at
     audit.record(
         conn, actor=principal, action="cameos.delete", policy_version=policy.version,
         subject_id=cameo.owner_id, target_kind="cameo", target_id=cameo.id, details={"purged": purged},
     )  # fmt: skip
     return purged
+
+
+# --- the review queue -------------------------------------------------------------------------------
+# A capture that passed every liveness check but looks like a protected person or someone else's
+# verified cameo waits for a person (an admin) to decide. What they decide is about the capture,
+# so a decision closes every open review of the cameo (one capture can raise both).
+
+REVIEW_OUTCOMES = {"approve": ("verified", "approved"), "reject": ("rejected", "rejected")}
+
+
+def review_queue(conn: Conn, *, limit: int) -> list[store.ReviewRow]:
+    return store.review_queue(conn, limit=limit)
+
+
+def review_capture(
+    conn: Conn, *, policy: ActivePolicy, media: ContentStore, principal: Principal, review_id: uuid.UUID
+) -> bytes:
+    """The capture a review is about, for the reviewer to watch. Biometric media leaves the
+    service here, so every viewing is audited."""
+    review = store.get_review(conn, review_id)
+    if review is None:
+        raise NotFound("no such review", code="review_not_found")
+    digest = store.capture_digest(conn, review.capture_id)
+    if digest is None or not media.exists(digest):
+        raise NotFound("the capture was not kept (enrollment.keep_capture)", code="capture_not_kept")
+    cameo = store.get_cameo(conn, review.cameo_id)
+    assert cameo is not None  # cameo rows are never deleted
+    audit.record(
+        conn, actor=principal, action="cameos.review_capture", policy_version=policy.version,
+        subject_id=cameo.owner_id, target_kind="cameo", target_id=review.cameo_id,
+        details={"review_id": str(review.id), "capture_id": str(review.capture_id)},
+    )  # fmt: skip
+    return media.get(digest)
+
+
+@dataclass(frozen=True)
+class ReviewDecision:
+    cameo_id: uuid.UUID
+    status: str
+    decision: str
+    review_ids: list[uuid.UUID]
+
+
+def resolve_review(
+    conn: Conn,
+    *,
+    policy: ActivePolicy,
+    models: Models,
+    keyring: Keyring,
+    media: ContentStore,
+    principal: Principal,
+    review_id: uuid.UUID,
+    decision: str,
+    note: str,
+) -> ReviewDecision:
+    """Approve: the templates are computed from the kept capture and the cameo is verified, as if
+    the capture had passed (its liveness checks had). Reject: the cameo is rejected, and its owner
+    may try again with a fresh challenge. Audited with the reviewer's note; the owner is notified
+    (`cameo.reviewed`)."""
+    status, resolution = REVIEW_OUTCOMES[decision]
+    found = store.get_review(conn, review_id)
+    if found is None:
+        raise NotFound("no such review", code="review_not_found")
+    cameo = store.get_cameo(conn, found.cameo_id, for_update=True)
+    review = store.get_review(conn, review_id)  # again under the cameo's lock: one decision wins
+    assert cameo is not None and review is not None  # rows are never deleted
+    if review.resolved_at is not None:
+        raise Conflict(f"the review was already resolved: {review.resolution}", code="review_resolved")
+    if cameo.status != "review":  # not reached while deletion closes a cameo's reviews
+        raise Conflict(f"the cameo is {cameo.status}", code="cameo_not_in_review")
+    e = policy.policy.enrollment
+    if decision == "approve":
+        digest = store.capture_digest(conn, review.capture_id)
+        if digest is None or not media.exists(digest):
+            raise Conflict(
+                "the capture was not kept (enrollment.keep_capture): reject, and the owner enrolls again",
+                code="capture_not_kept",
+            )
+        frames, audio = decode_capture(media.get(digest), policy)
+        obs, crops = observe(models, frames, audio, e)
+        if len(obs.embeddings) == 0:  # it had one face when it was verified; a model may differ now
+            raise Conflict("no single face was found in the kept capture", code="capture_unusable")
+        _store_templates(conn, keyring, models, cameo.id, obs, crops)
+    store.set_cameo_status(conn, cameo_id=cameo.id, status=status)
+    closed = store.resolve_reviews(conn, cameo.id, resolution=resolution)
+    audit.record(
+        conn, actor=principal, action="cameos.review", policy_version=policy.version,
+        subject_id=cameo.owner_id, target_kind="cameo", target_id=cameo.id,
+        details={
+            "decision": decision, "note": note, "capture_id": str(review.capture_id),
+            "review_ids": [str(i) for i in closed],
+        },
+    )  # fmt: skip
+    outbox.enqueue(
+        conn, event="cameo.reviewed", payload={"cameo_id": str(cameo.id), "status": status},
+        subject_id=cameo.owner_id,
+    )  # fmt: skip
+    if decision == "approve" and e.keep_capture == "until_verified":
+        _delete_kept_media(conn, media, cameo.id)  # last: the files cannot come back if a write failed
+    return ReviewDecision(cameo.id, status, decision, closed)

@@ -239,3 +239,58 @@ def open_reviews(conn: Conn, cameo_id: uuid.UUID) -> list[dict[str, Any]]:
         " WHERE cameo_id = %(cameo)s AND resolved_at IS NULL ORDER BY created_at",
         {"cameo": cameo_id},
     ).fetchall()
+
+
+@dataclass(frozen=True)
+class ReviewRow:
+    id: uuid.UUID
+    cameo_id: uuid.UUID
+    capture_id: uuid.UUID
+    reason: str
+    match_kind: str
+    match_ref: uuid.UUID
+    score: float
+    created_at: datetime
+    resolved_at: datetime | None
+    resolution: str | None
+
+
+_REVIEW_COLUMNS = (
+    "id, cameo_id, capture_id, reason, match_kind, match_ref, score, created_at, resolved_at, resolution"
+)
+
+
+def review_queue(conn: Conn, *, limit: int) -> list[ReviewRow]:
+    """Open reviews, oldest first (enrollment_reviews_open_idx)."""
+    rows = conn.execute(
+        f"SELECT {_REVIEW_COLUMNS} FROM enrollment_reviews"  # noqa: S608 (a constant)
+        " WHERE resolved_at IS NULL ORDER BY created_at, id LIMIT %(n)s",
+        {"n": limit},
+    ).fetchall()
+    return [ReviewRow(**r) for r in rows]
+
+
+def get_review(conn: Conn, review_id: uuid.UUID) -> ReviewRow | None:
+    row = conn.execute(
+        f"SELECT {_REVIEW_COLUMNS} FROM enrollment_reviews WHERE id = %(id)s",  # noqa: S608 (a constant)
+        {"id": review_id},
+    ).fetchone()
+    return ReviewRow(**row) if row else None
+
+
+def resolve_reviews(conn: Conn, cameo_id: uuid.UUID, *, resolution: str) -> list[uuid.UUID]:
+    """Close every open review of the cameo (a capture can raise two: a protected person and
+    someone else's cameo); the ids closed."""
+    rows = conn.execute(
+        "UPDATE enrollment_reviews SET resolved_at = now(), resolution = %(resolution)s"
+        " WHERE cameo_id = %(cameo)s AND resolved_at IS NULL RETURNING id",
+        {"cameo": cameo_id, "resolution": resolution},
+    ).fetchall()
+    return [r["id"] for r in rows]
+
+
+def capture_digest(conn: Conn, capture_id: uuid.UUID) -> str | None:
+    row = conn.execute(
+        "SELECT media_digest FROM enrollment_captures WHERE id = %(id)s", {"id": capture_id}
+    ).fetchone()
+    return row["media_digest"] if row else None

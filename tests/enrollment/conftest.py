@@ -8,11 +8,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
 from gate.app import create_app
 from gate.db import connect
+from gate.media import iter_frames
 from gate.settings import Settings
 from gate.web import AppContext
 from perception.fakes import FakeFaceDetector, FakeFaceEmbedder, FakeSpeech, FakeVoice
@@ -129,3 +131,10 @@ def upload(
 
 def failed_codes(body: dict) -> list[str]:  # type: ignore[type-arg]
     return [c["code"] for c in body["verification"]["checks"] if c["passed"] is False]
+
+
+def enrolled_face(real_models: Models, captures: Captures) -> np.ndarray:
+    """The genuine stretch's face at 5 s, as another enrollment of the same person would store it."""
+    _t, rgb = next(iter(iter_frames(captures.genuine_reencoded, start=1.2)))
+    faces = real_models.face_detector.detect(rgb)
+    return real_models.face_embedder.embed(rgb, faces[:1])

@@ -21,10 +21,9 @@ from fastapi.testclient import TestClient
 
 from consent import templates
 from gate.db import connect
-from gate.media import iter_frames
 from perception.registry import Models
 from tests.conftest import KeyMaker
-from tests.enrollment.conftest import Captures, failed_codes, start_enrollment, upload
+from tests.enrollment.conftest import Captures, enrolled_face, failed_codes, start_enrollment, upload
 
 
 def _verify(client: TestClient, make_key: KeyMaker, db_url: str, path, **kw):  # type: ignore[no-untyped-def]
@@ -129,13 +128,6 @@ def test_missing_digits_are_rejected(
     assert "no_speech" in failed_codes(silent)
 
 
-def _enrolled_face(real_models: Models, captures: Captures) -> np.ndarray:
-    """The genuine stretch's face at 5 s, as another enrollment of the same person would store it."""
-    _t, rgb = next(iter(iter_frames(captures.genuine_reencoded, start=1.2)))
-    faces = real_models.face_detector.detect(rgb)
-    return real_models.face_embedder.embed(rgb, faces[:1])
-
-
 def test_a_face_already_enrolled_by_someone_else_goes_to_review(
     real_client: TestClient,
     make_key: KeyMaker,
@@ -149,7 +141,7 @@ def test_a_face_already_enrolled_by_someone_else_goes_to_review(
         c.execute("UPDATE cameos SET status = 'verified' WHERE id = %s", (other.cameo_id,))
         templates.store(
             c, settings.keyring(), owner_kind="cameo", owner_ref=other.cameo_id, kind="face",
-            model_id=real_models.face_embedder.model_id, array=_enrolled_face(real_models, captures),
+            model_id=real_models.face_embedder.model_id, array=enrolled_face(real_models, captures),
         )  # fmt: skip
     who, body = _verify(real_client, make_key, db_url, captures.genuine)
     assert body["status"] == "review" and body["verification"]["reason"] == "face_already_enrolled", body
@@ -176,7 +168,7 @@ def test_a_protected_person_goes_to_review_with_its_own_code(
     with connect(db_url) as c:
         templates.store(
             c, settings.keyring(), owner_kind="protected_person", owner_ref=uuid.uuid4(), kind="face",
-            model_id=real_models.face_embedder.model_id, array=_enrolled_face(real_models, captures),
+            model_id=real_models.face_embedder.model_id, array=enrolled_face(real_models, captures),
         )  # fmt: skip
     who, body = _verify(real_client, make_key, db_url, captures.genuine)
     assert body["status"] == "review" and body["verification"]["reason"] == "protected_person", body
