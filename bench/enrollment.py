@@ -19,7 +19,7 @@ from consent.enrollment import service
 from consent.enrollment.checks import ChallengeRow
 from gate.settings import Settings
 from perception.registry import Models
-from policies.service import load_file
+from policies.service import ActivePolicy, load_file
 from tests.enrollment import media as M
 
 
@@ -35,7 +35,7 @@ def build(dest: Path) -> Path:
     return dest
 
 
-def verify_once(data: bytes, models: Models, policy, challenge: ChallengeRow) -> float:  # type: ignore[no-untyped-def]
+def verify_once(data: bytes, models: Models, policy: ActivePolicy, challenge: ChallengeRow) -> float:
     started, cpu = time.perf_counter(), time.process_time()
     frames, audio = service.decode_capture(data, policy)
     obs, _ = service.observe(models, frames, audio, policy.policy.enrollment)

@@ -73,7 +73,7 @@ def frames_video(dest: Path, frames: list[np.ndarray], audio: np.ndarray, *, fps
         vs.width, vs.height, vs.pix_fmt = w - w % 2, h - h % 2, "yuv420p"
         vs.options = {"preset": "ultrafast", "crf": "23"}
         as_ = out.add_stream("aac", rate=RATE)
-        as_.layout = "mono"  # type: ignore[attr-defined]
+        as_.layout = "mono"
         for rgb in frames:
             frame = av.VideoFrame.from_ndarray(
                 np.ascontiguousarray(rgb[: vs.height, : vs.width]), format="rgb24"
@@ -98,7 +98,10 @@ def frames_video(dest: Path, frames: list[np.ndarray], audio: np.ndarray, *, fps
 
 
 def photo(rel: str, *, height: int = 360) -> np.ndarray:
-    rgb = cv2.cvtColor(cv2.imread(str(SHARED / "faces" / rel)), cv2.COLOR_BGR2RGB)
+    bgr = cv2.imread(str(SHARED / "faces" / rel))
+    if bgr is None:
+        raise FileNotFoundError(SHARED / "faces" / rel)
+    rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
     scale = height / rgb.shape[0]
     return cv2.resize(rgb, (round(rgb.shape[1] * scale), height), interpolation=cv2.INTER_AREA)
 
@@ -113,7 +116,7 @@ def planar_photo_video(dest: Path, picture: np.ndarray, audio: np.ndarray, *, se
     on a 640x360 canvas (a printed photo or a phone screen waved at the camera)."""
     h, w = picture.shape[:2]
     canvas_w, canvas_h = 640, 360
-    src = np.float32([[0, 0], [w, 0], [w, h], [0, h]])
+    src = np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float32)
     frames = []
     n = int(seconds * 15)
     for i in range(n):
@@ -127,7 +130,7 @@ def planar_photo_video(dest: Path, picture: np.ndarray, audio: np.ndarray, *, se
             depth = 1 + tilt * (x / (w / 2))
             xr, yr = x * np.cos(angle) - y * np.sin(angle), x * np.sin(angle) + y * np.cos(angle)
             corners.append([cx + scale * xr / depth, cy + scale * yr / depth])
-        m = cv2.getPerspectiveTransform(src, np.float32(corners))
+        m = cv2.getPerspectiveTransform(src, np.array(corners, np.float32))
         frames.append(cv2.warpPerspective(picture, m, (canvas_w, canvas_h), borderValue=(40, 40, 40)))
     return frames_video(dest, frames, audio)
 
