@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 import uuid
+from typing import TypeVar
 
 import psycopg
 from psycopg.conninfo import make_conninfo
@@ -18,6 +19,15 @@ from gate.migrate import MIGRATIONS_DIR, migrate
 from gate.settings import PROJECT_ROOT
 
 TEMPLATE_LOCK = 7_216_400_099
+
+Row = TypeVar("Row")
+
+
+def one_row(cursor: psycopg.Cursor[Row]) -> Row:
+    """The row of a query that must find one (`.fetchone()` without the None)."""
+    row = cursor.fetchone()
+    assert row is not None, "the query found no row"
+    return row
 
 
 def admin_url() -> str:

@@ -40,7 +40,7 @@ def test_update_and_delete_are_refused_by_the_database(conn: Conn) -> None:
     conn.rollback()
 
 
-def test_tampering_with_one_row_is_found_and_named(conn: Conn, settings, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_tampering_with_one_row_is_found_and_named(conn: Conn, settings, capsys) -> None:
     ids = _append(conn, 6)
     # A superuser can switch the trigger off; the chain still tells.
     conn.execute("ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_update")

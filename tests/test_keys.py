@@ -22,7 +22,7 @@ from tests.conftest import KeyMaker
 
 
 @pytest.fixture
-def cli_env(settings: Settings):  # type: ignore[no-untyped-def]
+def cli_env(settings: Settings):
     os.environ["CAMEOGATE_DATABASE_URL"] = settings.database_url or ""
     yield
     del os.environ["CAMEOGATE_DATABASE_URL"]
@@ -30,7 +30,7 @@ def cli_env(settings: Settings):  # type: ignore[no-untyped-def]
 
 def test_cli_key_is_shown_once_and_only_its_hash_is_stored(
     cli_env, capsys, conn: Conn, client: TestClient
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     assert main(["keys", "create", "--role", "auditor", "--label", "ops"]) == 0
     out = json.loads(capsys.readouterr().out)
     key = out["key"]
@@ -138,6 +138,6 @@ def test_user_keys_need_a_subject_and_rights_holder_keys_an_organisation(
     assert all("key" not in k for k in listed)
 
 
-def test_cli_refuses_unknown_roles(cli_env) -> None:  # type: ignore[no-untyped-def]
+def test_cli_refuses_unknown_roles(cli_env) -> None:
     with pytest.raises(SystemExit):
         main(["keys", "create", "--role", "superuser"])

@@ -81,7 +81,7 @@ def test_a_truncated_video_is_refused() -> None:
         list(iter_frames(data))
 
 
-def test_content_store_is_addressed_by_sha256(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_content_store_is_addressed_by_sha256(tmp_path) -> None:
     store = ContentStore(tmp_path)
     digest = store.put(b"clip bytes")
     assert store.get(digest) == b"clip bytes" and store.put(b"clip bytes") == digest

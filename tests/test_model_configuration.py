@@ -23,7 +23,7 @@ from perception.registry import Models
         ({"generator_backend": "diffusers"}, "CAMEOGATE_DIFFUSERS_MODEL_DIR"),
     ],
 )
-def test_a_missing_production_model_names_its_setting(overrides: dict, setting: str) -> None:  # type: ignore[type-arg]
+def test_a_missing_production_model_names_its_setting(overrides: dict, setting: str) -> None:
     with pytest.raises(ConfigurationError, match=setting):
         Models(Settings(**overrides)).check_configuration()
 

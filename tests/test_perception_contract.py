@@ -102,7 +102,7 @@ def face_models(request: pytest.FixtureRequest, real_models: Models) -> tuple[Fa
     return FakeFaceDetector(), FakeFaceEmbedder()
 
 
-def test_a_portrait_has_one_face_with_five_landmarks_inside_its_box(face_models) -> None:  # type: ignore[no-untyped-def]
+def test_a_portrait_has_one_face_with_five_landmarks_inside_its_box(face_models) -> None:
     detector, _ = face_models
     faces = detector.detect(_photo("obama/1.jpg"))
     assert len(faces) == 1
@@ -113,12 +113,12 @@ def test_a_portrait_has_one_face_with_five_landmarks_inside_its_box(face_models)
     assert ((xs > x0) & (xs < x1) & (ys > y0) & (ys < y1)).all()
 
 
-def test_a_blank_frame_has_no_face(face_models) -> None:  # type: ignore[no-untyped-def]
+def test_a_blank_frame_has_no_face(face_models) -> None:
     detector, _ = face_models
     assert detector.detect(np.full((240, 320, 3), 128, np.uint8)) == []
 
 
-def test_detecting_a_batch_finds_what_one_frame_at_a_time_finds(face_models) -> None:  # type: ignore[no-untyped-def]
+def test_detecting_a_batch_finds_what_one_frame_at_a_time_finds(face_models) -> None:
     detector, _ = face_models
     portrait = _photo("obama/1.jpg")
     blank = np.full(portrait.shape, 128, np.uint8)
@@ -132,7 +132,7 @@ def test_detecting_a_batch_finds_what_one_frame_at_a_time_finds(face_models) -> 
             np.testing.assert_allclose(fa.landmarks, fb.landmarks, atol=1.0)
 
 
-def test_face_embeddings_are_normalised_and_deterministic(face_models) -> None:  # type: ignore[no-untyped-def]
+def test_face_embeddings_are_normalised_and_deterministic(face_models) -> None:
     detector, embedder = face_models
     img = _photo("obama/2.jpg")
     faces = detector.detect(img)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
@@ -12,7 +13,7 @@ from gate.routes import PUBLIC_PATHS
 from tests.conftest import KeyMaker
 
 
-def api_routes(routes: list) -> list[APIRoute]:  # type: ignore[type-arg]
+def api_routes(routes: list) -> list[APIRoute]:
     """Every APIRoute, including those of included routers (FastAPI keeps those nested)."""
     found: list[APIRoute] = []
     for route in routes:
@@ -39,9 +40,11 @@ def _concrete(path: str) -> str:
 
 
 def test_every_route_is_public_on_purpose_or_declares_roles(client: TestClient) -> None:
+    app = client.app
+    assert isinstance(app, FastAPI)
     undeclared = [
         r.path
-        for r in client.app.routes
+        for r in app.routes
         if isinstance(r, APIRoute) and r.path not in PUBLIC_PATHS and _allowed_roles(r) is None
     ]
     assert undeclared == []
@@ -52,11 +55,13 @@ def test_every_route_answers_401_without_a_key_and_403_with_a_wrong_role(
 ) -> None:
     keys = {role: make_key(role) for role in ROLES}
     checked = 0
-    for route in api_routes(client.app.routes):
+    app = client.app
+    assert isinstance(app, FastAPI)
+    for route in api_routes(app.routes):
         if route.path in PUBLIC_PATHS:
             continue
         allowed = _allowed_roles(route)
-        assert allowed is not None
+        assert allowed is not None and route.methods is not None
         for method in route.methods:
             url = _concrete(route.path)
             resp = client.request(method, url)

@@ -87,7 +87,7 @@ def test_the_gallery_holds_verified_cameos_of_one_model_only(conn: Conn) -> None
 
 def test_reseal_moves_every_template_and_webhook_secret_to_the_new_key(
     conn: Conn, settings, capsys, monkeypatch: pytest.MonkeyPatch
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     """A rotation completes: `cameogate reseal` seals everything again under the first key, after
     which a keyring without the old key reads every template and signs with every secret."""
     import base64
@@ -130,6 +130,7 @@ def test_reseal_moves_every_template_and_webhook_secret_to_the_new_key(
         "SELECT id AS endpoint_id, secret, secret_key_id, secret_nonce FROM webhook_endpoints WHERE id = %s",
         (endpoint,),
     ).fetchone()
+    assert row is not None
     assert row["secret_key_id"] == "new" and notifications._open_secret(new_only, row) == secret
     assert main(["reseal"]) == 0  # nothing left: a second run changes nothing
     assert "0 templates, 0 webhook secrets" in capsys.readouterr().out

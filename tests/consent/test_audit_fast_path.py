@@ -13,6 +13,7 @@ from perception.fakes import FakeText
 from perception.registry import Models
 from policies.service import load_file
 from tests.consent.conftest import insert_cameo
+from tests.pg import one_row
 
 
 def test_concurrent_fast_and_ordinary_appends_form_one_valid_chain(db_url: str, settings: Settings) -> None:
@@ -55,9 +56,9 @@ def test_concurrent_fast_and_ordinary_appends_form_one_valid_chain(db_url: str, 
     assert not errors, errors
     with connect(db_url) as conn:
         report = audit.verify_chain(conn)
-        fast = conn.execute("SELECT count(*) AS n FROM audit_log WHERE action = 'consent.check'").fetchone()[
+        fast = one_row(conn.execute("SELECT count(*) AS n FROM audit_log WHERE action = 'consent.check'"))[
             "n"
         ]
-        grants = conn.execute("SELECT count(*) AS n FROM consent_grants").fetchone()["n"]
+        grants = one_row(conn.execute("SELECT count(*) AS n FROM consent_grants"))["n"]
     assert report.ok and report.checked == 75, report
     assert fast == 50 == grants

@@ -15,11 +15,12 @@ from gate.db import Conn
 from gate.web import AppContext
 from tests.conftest import KeyMaker
 from tests.consent.conftest import CameoMaker, subject_of
+from tests.pg import one_row
 
 
 def audit_and_outbox(conn: Conn) -> tuple[int, int]:
-    a = conn.execute("SELECT count(*) AS n FROM audit_log WHERE action LIKE 'consent.%'").fetchone()["n"]
-    o = conn.execute("SELECT count(*) AS n FROM outbox").fetchone()["n"]
+    a = one_row(conn.execute("SELECT count(*) AS n FROM audit_log WHERE action LIKE 'consent.%'"))["n"]
+    o = one_row(conn.execute("SELECT count(*) AS n FROM outbox"))["n"]
     return a, o
 
 
@@ -223,9 +224,9 @@ def test_owner_routes_refuse_bad_values(client: TestClient, parties: dict, conn:
     ]
     assert [r.status_code for r, _ in cases] == [s for _, s in cases]
     assert all(r.headers["content-type"].startswith("application/problem+json") for r, _ in cases)
-    assert conn.execute("SELECT count(*) AS n FROM cameo_restrictions").fetchone()["n"] == 0
+    assert one_row(conn.execute("SELECT count(*) AS n FROM cameo_restrictions"))["n"] == 0
     assert (
-        conn.execute("SELECT permission FROM cameos WHERE id = %s", (cameo,)).fetchone()["permission"]
+        one_row(conn.execute("SELECT permission FROM cameos WHERE id = %s", (cameo,)))["permission"]
         == "everyone"
     )
     assert audit_and_outbox(conn) == (0, 0)

@@ -11,6 +11,7 @@ from gate.db import Conn
 from gate.web import AppContext
 from tests.conftest import KeyMaker
 from tests.consent.conftest import CameoMaker, subject_of
+from tests.pg import one_row
 
 
 def make_clip(
@@ -28,7 +29,7 @@ def make_clip(
 
 
 def platform_key_id(conn: Conn) -> str:
-    return conn.execute("SELECT id FROM api_keys WHERE role = 'platform'").fetchone()["id"]
+    return one_row(conn.execute("SELECT id FROM api_keys WHERE role = 'platform'"))["id"]
 
 
 def test_every_featured_owner_co_owns_and_is_told_once(
@@ -89,11 +90,12 @@ def test_a_co_owner_takes_a_clip_down(
         (None, pkey), (subject_of(owner), None), (subject_of(costar), None),
     }  # fmt: skip
     audit = conn.execute("SELECT details FROM audit_log WHERE action = 'consent.take_down'").fetchone()
+    assert audit is not None
     assert audit["details"] == {"clip_id": str(clip), "previous": "published", "note": "not me"}
     # Again: nothing more happens.
     again = client.post(f"/v1/cameos/{cameo}/appearances/{clip}/takedown", json={}, headers=owner)
     assert again.status_code == 200 and again.json()["status"] == "removed"
-    assert conn.execute("SELECT count(*) AS n FROM outbox WHERE event = 'clip.removed'").fetchone()["n"] == 3
+    assert one_row(conn.execute("SELECT count(*) AS n FROM outbox WHERE event = 'clip.removed'"))["n"] == 3
     # The listing still shows it, as removed.
     listed = client.get(f"/v1/cameos/{cameo}/appearances", headers=owner).json()
     assert [(x["clip_id"], x["status"]) for x in listed] == [(str(clip), "removed")]
@@ -110,4 +112,4 @@ def test_only_a_co_owner_can_take_a_clip_down(
     resp = client.post(f"/v1/cameos/{strangers_cameo}/appearances/{clip}/takedown", json={}, headers=stranger)
     assert resp.status_code == 404 and resp.json()["code"] == "clip_not_found"
     assert ctx.store.exists(digest)
-    assert conn.execute("SELECT status FROM clips WHERE id = %s", (clip,)).fetchone()["status"] == "published"
+    assert one_row(conn.execute("SELECT status FROM clips WHERE id = %s", (clip,)))["status"] == "published"

@@ -22,6 +22,7 @@ from gate.web import AppContext
 from policies.service import ActivePolicy, load_file
 from tests.conftest import KeyMaker
 from tests.consent.conftest import insert_cameo
+from tests.pg import one_row
 
 BATCH_FN = "consent_record_check_batch(jsonb)"
 
@@ -218,7 +219,7 @@ def test_a_failed_batch_answers_its_checks_with_503_and_the_batchers_carry_on(
     problem = resp.json()
     assert problem["code"] == "check_not_recorded" and "token" not in problem
     with connect(db_url) as conn:
-        assert conn.execute("SELECT count(*) AS n FROM consent_grants").fetchone()["n"] == 0
+        assert one_row(conn.execute("SELECT count(*) AS n FROM consent_grants"))["n"] == 0
         conn.execute("ALTER FUNCTION away(jsonb) RENAME TO consent_record_check_batch")
     resp = client.post("/v1/consent/check", json=body, headers=headers)
     assert resp.status_code == 200 and resp.json()["token"], resp.text
@@ -283,7 +284,7 @@ def test_shutdown_writes_every_check_already_queued(db_url: str, parties: dict[s
     assert asyncio.run(run()) == [None] * n
     with connect(db_url) as conn:
         assert audit.verify_chain(conn).checked == n
-        assert conn.execute("SELECT count(*) AS n FROM consent_grants").fetchone()["n"] == n
+        assert one_row(conn.execute("SELECT count(*) AS n FROM consent_grants"))["n"] == n
 
 
 def test_the_app_drains_its_writer_when_it_stops(
@@ -325,4 +326,4 @@ def test_a_writer_stopped_mid_batch_answers_its_checks_instead_of_leaving_them_w
     outcomes = asyncio.run(run())
     assert all(isinstance(o, hotpath.CheckNotRecorded) for o in outcomes), outcomes
     with connect(db_url) as conn:
-        assert conn.execute("SELECT count(*) AS n FROM audit_log").fetchone()["n"] == 0
+        assert one_row(conn.execute("SELECT count(*) AS n FROM audit_log"))["n"] == 0

@@ -142,7 +142,7 @@ def test_several_cameos_need_every_one_to_allow_for_a_token(
 
 def test_every_check_is_in_the_audit_log(
     client: TestClient, make_key: KeyMaker, make_cameo: CameoMaker, conn
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     owner, other, platform = make_key("user"), make_key("user"), make_key("platform")
     cameo = make_cameo(owner=subject_of(owner))
     check(client, platform, subject_of(other), cameo)

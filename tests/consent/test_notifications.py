@@ -7,7 +7,7 @@ import json
 import ssl
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -26,6 +26,7 @@ from policies.schema import Consent
 from policies.service import load_file
 from tests.conftest import KeyMaker
 from tests.consent.conftest import CameoMaker, subject_of
+from tests.pg import one_row
 
 
 @dataclass
@@ -36,7 +37,7 @@ class Receiver:
     location: str | None = None  # sent with every answer when set (a redirect)
 
 
-def serve(tls: ssl.SSLContext | None = None) -> Iterator[Receiver]:
+def serve(tls: ssl.SSLContext | None = None) -> Generator[Receiver, None, None]:
     """A receiver on 127.0.0.1 (HTTPS with `tls`) until the generator is closed."""
     box = Receiver(url="")
 
@@ -79,7 +80,7 @@ def settings(db_url: str, tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-def rules(settings) -> Consent:  # type: ignore[no-untyped-def]
+def rules(settings) -> Consent:
     return load_file(settings.policy_file).policy.consent
 
 
@@ -118,7 +119,7 @@ def test_an_owner_endpoint_receives_a_signed_event_with_an_idempotency_key(
     worker_conn: Conn,
     rules,
     run_once,
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     owner, fan, cameo, secret = ask_for_approval(client, make_key, make_cameo, receiver.url)
     now = datetime.now(UTC)
     assert run_once(now=now) == 1
@@ -131,7 +132,7 @@ def test_an_owner_endpoint_receives_a_signed_event_with_an_idempotency_key(
         secret, headers["cameogate-signature"], body + b" ", now=now.timestamp()
     )
     event = json.loads(body)
-    key = worker_conn.execute("SELECT idempotency_key FROM outbox").fetchone()["idempotency_key"]
+    key = one_row(worker_conn.execute("SELECT idempotency_key FROM outbox"))["idempotency_key"]
     assert headers["idempotency-key"] == event["id"] == str(key)
     assert event["event"] == headers["cameogate-event"] == "approval.requested"
     assert event["data"] == {"cameo_id": str(cameo), "requester_id": str(subject_of(fan))}
@@ -149,7 +150,7 @@ def test_a_failing_endpoint_is_retried_with_exponential_backoff_and_the_same_key
     worker_conn: Conn,
     rules,
     run_once,
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     receiver.statuses = [500, 503]
     ask_for_approval(client, make_key, make_cameo, receiver.url)
     t0 = datetime.now(UTC)
@@ -158,15 +159,18 @@ def test_a_failing_endpoint_is_retried_with_exponential_backoff_and_the_same_key
     row = worker_conn.execute(
         "SELECT status, attempts, next_attempt_at, last_status FROM webhook_deliveries"
     ).fetchone()
+    assert row is not None
     assert (row["status"], row["attempts"], row["last_status"]) == ("pending", 1, 500)
     assert row["next_attempt_at"] == t0 + timedelta(seconds=base)
     assert run_once(now=t0 + timedelta(seconds=base - 0.5)) == 0  # not due
     t1 = t0 + timedelta(seconds=base)
     assert run_once(now=t1) == 1  # 503
     row = worker_conn.execute("SELECT attempts, next_attempt_at FROM webhook_deliveries").fetchone()
+    assert row is not None
     assert row["attempts"] == 2 and row["next_attempt_at"] == t1 + timedelta(seconds=2 * base)
     assert run_once(now=t1 + timedelta(seconds=2 * base)) == 1  # 200
     row = worker_conn.execute("SELECT status, attempts FROM webhook_deliveries").fetchone()
+    assert row is not None
     assert (row["status"], row["attempts"]) == ("delivered", 3)
     keys = {h["idempotency-key"] for h, _ in receiver.received}
     assert len(receiver.received) == 3 and len(keys) == 1
@@ -174,13 +178,14 @@ def test_a_failing_endpoint_is_retried_with_exponential_backoff_and_the_same_key
 
 def test_an_unreachable_endpoint_is_given_up_after_the_last_attempt(
     client: TestClient, make_key: KeyMaker, make_cameo: CameoMaker, worker_conn: Conn, rules, run_once
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     ask_for_approval(client, make_key, make_cameo, "http://127.0.0.1:9/nothing-listens-here")
     at = datetime.now(UTC)
     for _ in range(rules.webhook_max_attempts):
         assert run_once(now=at) == 1
         at += timedelta(seconds=rules.webhook_backoff_max_seconds)
     row = worker_conn.execute("SELECT status, attempts, last_error FROM webhook_deliveries").fetchone()
+    assert row is not None
     assert row["status"] == "failed" and row["attempts"] == rules.webhook_max_attempts
     assert "refused" in row["last_error"].lower()
     assert run_once(now=at) == 0
@@ -193,11 +198,11 @@ def test_backoff_doubles_and_is_capped(rules: Consent) -> None:
 
 def test_platform_endpoints_hear_of_takedowns_and_can_be_removed(
     client: TestClient, make_key: KeyMaker, receiver: Receiver, worker_conn: Conn, rules, run_once
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     platform = make_key("platform")
     hook = client.post("/v1/webhooks", json={"url": receiver.url}, headers=platform).json()
     assert [h["id"] for h in client.get("/v1/webhooks", headers=platform).json()] == [hook["id"]]
-    pkey = worker_conn.execute("SELECT id FROM api_keys WHERE role = 'platform'").fetchone()["id"]
+    pkey = one_row(worker_conn.execute("SELECT id FROM api_keys WHERE role = 'platform'"))["id"]
     outbox.enqueue(worker_conn, event="clip.removed", payload={"clip_id": "c"}, platform_key_id=pkey)
     assert run_once() == 1
     assert json.loads(receiver.received[0][1])["event"] == "clip.removed"
@@ -218,7 +223,7 @@ def test_the_notify_worker_command_delivers_and_purges_old_token_records_and_quo
     settings,
     worker_conn,
     capsys,
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     import argparse
 
     from consent.commands import _notify_worker
@@ -258,7 +263,7 @@ def dns(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[str]]:
     return answers
 
 
-def register(conn: Conn, ctx, settings: Settings, url: str) -> tuple[uuid.UUID, bytes]:  # type: ignore[no-untyped-def]
+def register(conn: Conn, ctx, settings: Settings, url: str) -> tuple[uuid.UUID, bytes]:
     """An owner's endpoint registered as the route registers it, with these settings."""
     owner = auth.ensure_subject(conn)
     _, secret = notifications.register_endpoint(
@@ -271,7 +276,7 @@ def register(conn: Conn, ctx, settings: Settings, url: str) -> tuple[uuid.UUID, 
 
 def test_registration_refuses_urls_that_are_not_public_http(
     conn: Conn, ctx, settings: Settings, dns: dict[str, list[str]]
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     strict = settings.model_copy(update={"webhook_allow_private": False})
     dns.update({"hooks.example.com": [PUBLIC], "inside.example.com": ["10.0.0.5"],
                 "both.example.com": [PUBLIC, "192.168.1.9"]})  # fmt: skip
@@ -311,18 +316,20 @@ def test_a_secret_is_sealed_at_rest_and_still_signs(
     assert hook.status_code == 201, hook.text
     secret = bytes.fromhex(hook.json()["secret"])
     row = conn.execute("SELECT id, secret, secret_key_id FROM webhook_endpoints").fetchone()
+    assert row is not None
     assert secret not in bytes(row["secret"]) and row["secret_key_id"] == "dev"
     # A row from before migration 0210 is still in clear: the worker's next pass seals it.
     conn.execute(
         "UPDATE webhook_endpoints SET secret = %s, secret_key_id = NULL, secret_nonce = NULL", (secret,)
     )
     conn.commit()
-    subject = conn.execute("SELECT subject_id FROM webhook_endpoints").fetchone()["subject_id"]
+    subject = one_row(conn.execute("SELECT subject_id FROM webhook_endpoints"))["subject_id"]
     outbox.enqueue(conn, event="approval.requested", payload={}, subject_id=subject)
     conn.commit()
     at = datetime.now(UTC)
     assert run_once(now=at) == 1
     row = conn.execute("SELECT secret, secret_key_id FROM webhook_endpoints").fetchone()
+    assert row is not None
     assert row["secret_key_id"] == "dev" and secret not in bytes(row["secret"])
     [(headers, body)] = receiver.received
     assert notifications.verify_signature(secret, headers["cameogate-signature"], body, now=at.timestamp())
@@ -335,7 +342,7 @@ def test_the_route_refuses_a_private_address(
     ctx,
     settings: Settings,
     monkeypatch: pytest.MonkeyPatch,
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     monkeypatch.setattr(ctx, "settings", settings.model_copy(update={"webhook_allow_private": False}))
     resp = client.post(
         "/v1/webhooks", json={"url": "http://169.254.169.254/latest/"}, headers=make_key("platform")
@@ -354,7 +361,7 @@ def test_delivery_checks_the_address_again_and_connects_to_the_one_it_checked(
     worker_conn,
     rules,
     run_once,
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     port = receiver.url.split(":")[2].split("/")[0]
     dns["hooks.example.com"] = [PUBLIC]
     strict = settings.model_copy(update={"webhook_allow_private": False})
@@ -382,7 +389,7 @@ def test_delivery_checks_the_address_again_and_connects_to_the_one_it_checked(
 
 def test_a_redirect_is_not_followed(
     conn: Conn, ctx, settings: Settings, receiver: Receiver, worker_conn, rules, run_once
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     receiver.statuses, receiver.location = [302], receiver.url + "/elsewhere"
     owner, _ = register(conn, ctx, settings, receiver.url)
     outbox.enqueue(conn, event="approval.requested", payload={}, subject_id=owner)
@@ -399,7 +406,7 @@ def test_a_redirect_is_not_followed(
 
 def test_a_secret_the_keyring_cannot_open_fails_the_attempt_not_the_worker(
     conn: Conn, ctx, settings: Settings, receiver: Receiver, worker_conn, rules
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     owner, _ = register(conn, ctx, settings, receiver.url)
     outbox.enqueue(conn, event="approval.requested", payload={}, subject_id=owner)
     conn.commit()
@@ -455,7 +462,7 @@ def test_https_delivery_checks_the_certificate_against_the_url_host(
     monkeypatch: pytest.MonkeyPatch,
     worker_conn,
     run_once,
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     cert, key = self_signed_localhost(tmp_path)
     tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     tls.load_cert_chain(cert, key)

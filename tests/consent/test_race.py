@@ -20,6 +20,7 @@ from perception.fakes import FakeText
 from perception.registry import Models
 from policies.service import load_file
 from tests.consent.conftest import insert_cameo
+from tests.pg import one_row
 
 PROMPT = "the two of us on a rollercoaster"
 
@@ -44,7 +45,7 @@ def test_no_check_allows_and_no_publish_lands_after_the_revocation_commits(
     models = Models(settings, text=FakeText())
     with connect(db_url) as conn:
         cameo = insert_cameo(conn, permission="approved")
-        owner = conn.execute("SELECT owner_id FROM cameos WHERE id = %s", (cameo,)).fetchone()["owner_id"]
+        owner = one_row(conn.execute("SELECT owner_id FROM cameos WHERE id = %s", (cameo,)))["owner_id"]
         requester = uuid.uuid4()
         conn.execute("INSERT INTO subjects (id) VALUES (%s)", (requester,))
         conn.execute(
@@ -112,7 +113,7 @@ def test_no_check_allows_and_no_publish_lands_after_the_revocation_commits(
             conn.commit()
             revoked_at.append(time.monotonic())
 
-    def guarded(fn):  # type: ignore[no-untyped-def]
+    def guarded(fn):
         def run() -> None:
             try:
                 fn()
@@ -159,9 +160,11 @@ def test_no_check_allows_and_no_publish_lands_after_the_revocation_commits(
         # Every publish that committed had called commit before the revocation committed.
         assert all(p.commit_called is not None and p.commit_called < t_revoke for p in landed)
         assert not any(p.commit_called for p in publishes if p.started > t_revoke)
-        published = conn.execute(
-            "SELECT count(*) AS n FROM clips k JOIN clip_coowners co ON co.clip_id = k.id"
-            " WHERE co.cameo_id = %s AND k.status = 'published'",
-            (cameo,),
-        ).fetchone()["n"]
+        published = one_row(
+            conn.execute(
+                "SELECT count(*) AS n FROM clips k JOIN clip_coowners co ON co.clip_id = k.id"
+                " WHERE co.cameo_id = %s AND k.status = 'published'",
+                (cameo,),
+            )
+        )["n"]
         assert published == len(landed)

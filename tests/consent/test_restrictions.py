@@ -14,6 +14,7 @@ from perception.registry import Models
 from policies.service import ActivePolicy
 from tests.conftest import KeyMaker
 from tests.consent.conftest import CameoMaker, insert_cameo, subject_of
+from tests.pg import one_row
 
 
 def decide(
@@ -144,12 +145,12 @@ def test_restrictions_are_listed_and_removed(
 @pytest.mark.slow
 def test_real_minilm_catches_a_paraphrase_and_passes_an_unrelated_prompt(
     conn: Conn, real_models: Models, settings
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     from policies.service import load_file
 
     policy: ActivePolicy = load_file(settings.policy_file)
     cameo = insert_cameo(conn, permission="everyone")
-    owner = conn.execute("SELECT owner_id FROM cameos WHERE id = %s", (cameo,)).fetchone()["owner_id"]
+    owner = one_row(conn.execute("SELECT owner_id FROM cameos WHERE id = %s", (cameo,)))["owner_id"]
     principal = Principal("k", "user", owner)
     service.add_restriction(
         conn, policy=policy, models=real_models, principal=principal, cameo_id=cameo,

@@ -16,6 +16,7 @@ from perception.fakes import FakeText
 from perception.registry import Models
 from policies.service import ActivePolicy, load_file
 from tests.consent.conftest import insert_cameo
+from tests.pg import one_row
 
 PROMPT = "me and a friend juggling on a unicycle"
 
@@ -104,7 +105,7 @@ def test_a_tampered_or_foreign_token_is_refused(conn: Conn, settings: Settings, 
 def test_any_revocation_of_one_cameo_kills_the_token(
     conn: Conn, settings: Settings, world: dict, policy: ActivePolicy, change: str
 ) -> None:
-    owner = conn.execute("SELECT owner_id FROM cameos WHERE id = %s", (world["b"],)).fetchone()["owner_id"]
+    owner = one_row(conn.execute("SELECT owner_id FROM cameos WHERE id = %s", (world["b"],)))["owner_id"]
     me = Principal("k", "user", owner)
     calls: list[list[uuid.UUID]] = []
 
@@ -134,7 +135,7 @@ def test_any_revocation_of_one_cameo_kills_the_token(
 def test_widening_to_everyone_keeps_tokens_valid(
     conn: Conn, settings: Settings, world: dict, policy: ActivePolicy
 ) -> None:
-    owner = conn.execute("SELECT owner_id FROM cameos WHERE id = %s", (world["a"],)).fetchone()["owner_id"]
+    owner = one_row(conn.execute("SELECT owner_id FROM cameos WHERE id = %s", (world["a"],)))["owner_id"]
     me = Principal("k", "user", owner)
     service.set_permission(
         conn, policy=policy, principal=me, cameo_id=world["a"], permission="mutuals", hooks=[]
@@ -169,7 +170,7 @@ def test_token_cameo_ids_reads_only_good_tokens_for_their_requester(
 ) -> None:
     now = lambda: 1_000_010.0  # noqa: E731
 
-    def ids(token: str, requester: uuid.UUID, clock=now) -> list[uuid.UUID]:  # type: ignore[no-untyped-def]
+    def ids(token: str, requester: uuid.UUID, clock=now) -> list[uuid.UUID]:
         return service.token_cameo_ids(
             conn, settings=settings, token=token, requester_id=requester, clock=clock
         )

@@ -15,6 +15,8 @@ What a fixture cannot exercise, and why:
 
 from __future__ import annotations
 
+import uuid
+
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
@@ -26,7 +28,7 @@ from tests.conftest import KeyMaker
 from tests.enrollment.conftest import Captures, enrolled_face, failed_codes, start_enrollment, upload
 
 
-def _verify(client: TestClient, make_key: KeyMaker, db_url: str, path, **kw):  # type: ignore[no-untyped-def]
+def _verify(client: TestClient, make_key: KeyMaker, db_url: str, path, **kw):
     who = start_enrollment(client, make_key, db_url, **kw)
     r = upload(client, who, path.read_bytes())
     assert r.status_code == 200, r.text
@@ -39,7 +41,7 @@ def test_the_genuine_capture_is_verified_and_its_templates_are_encrypted(
     db_url: str,
     captures: Captures,
     settings,
-    real_models: Models,  # type: ignore[no-untyped-def]
+    real_models: Models,
 ) -> None:
     who, body = _verify(real_client, make_key, db_url, captures.genuine)
     assert body["status"] == "verified", body
@@ -134,13 +136,13 @@ def test_a_face_already_enrolled_by_someone_else_goes_to_review(
     db_url: str,
     captures: Captures,
     settings,
-    real_models: Models,  # type: ignore[no-untyped-def]
+    real_models: Models,
 ) -> None:
     other = start_enrollment(real_client, make_key, db_url)
     with connect(db_url) as c:
         c.execute("UPDATE cameos SET status = 'verified' WHERE id = %s", (other.cameo_id,))
         templates.store(
-            c, settings.keyring(), owner_kind="cameo", owner_ref=other.cameo_id, kind="face",
+            c, settings.keyring(), owner_kind="cameo", owner_ref=uuid.UUID(other.cameo_id), kind="face",
             model_id=real_models.face_embedder.model_id, array=enrolled_face(real_models, captures),
         )  # fmt: skip
     who, body = _verify(real_client, make_key, db_url, captures.genuine)
@@ -161,7 +163,7 @@ def test_a_protected_person_goes_to_review_with_its_own_code(
     db_url: str,
     captures: Captures,
     settings,
-    real_models: Models,  # type: ignore[no-untyped-def]
+    real_models: Models,
 ) -> None:
     import uuid
 

@@ -40,7 +40,7 @@ def _obs(faces: list[Face]) -> Observation:
     return Observation(frames, np.zeros((0, 128), np.float32), "", None, 0.0)
 
 
-def _challenge(moves: list[str], **kw) -> ChallengeRow:  # type: ignore[no-untyped-def]
+def _challenge(moves: list[str], **kw) -> ChallengeRow:
     base = {"id": uuid.uuid4(), "cameo_id": uuid.uuid4(), "moves": moves, "digits": "305172",
             "expires_at": NOW + timedelta(minutes=2), "used_at": None}  # fmt: skip
     return ChallengeRow(**{**base, **kw})
@@ -114,7 +114,7 @@ def speech_pair(request: pytest.FixtureRequest, real_models: Models) -> tuple[Sp
     return FakeSpeech(), FakeSpeech.tones("305172")
 
 
-def test_speech_recognisers_read_the_digits_and_nothing_from_silence(speech_pair) -> None:  # type: ignore[no-untyped-def]
+def test_speech_recognisers_read_the_digits_and_nothing_from_silence(speech_pair) -> None:
     recogniser, track = speech_pair
     assert isinstance(recogniser, SpeechRecognizer) and recogniser.model_id
     assert recogniser.digits(track) == "305172"

@@ -18,7 +18,7 @@ from tests.enrollment import media as M
 from tests.enrollment.conftest import Captures, start_enrollment, upload
 
 
-def _tiny_capture(tmp_path, digits: str = "305172") -> bytes:  # type: ignore[no-untyped-def]
+def _tiny_capture(tmp_path, digits: str = "305172") -> bytes:
     return M.no_face_video(tmp_path / "tiny.mp4", FakeSpeech.tones(digits), seconds=2.5).read_bytes()
 
 
@@ -49,7 +49,7 @@ def test_creating_a_cameo_issues_a_fresh_random_challenge(
 
 def test_an_expired_challenge_is_rejected(
     fake_client: TestClient, make_key: KeyMaker, db_url: str, tmp_path
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     who = start_enrollment(fake_client, make_key, db_url)
     with connect(db_url) as c:
         c.execute(
@@ -63,7 +63,7 @@ def test_an_expired_challenge_is_rejected(
 
 def test_a_used_challenge_cannot_be_used_again(
     fake_client: TestClient, make_key: KeyMaker, db_url: str, tmp_path
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     who = start_enrollment(fake_client, make_key, db_url)
     first = upload(fake_client, who, _tiny_capture(tmp_path)).json()
     assert first["status"] == "rejected"  # no face in the tiny capture
@@ -75,7 +75,7 @@ def test_a_used_challenge_cannot_be_used_again(
 
 def test_another_cameos_challenge_is_rejected(
     fake_client: TestClient, make_key: KeyMaker, db_url: str, tmp_path
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     who = start_enrollment(fake_client, make_key, db_url)
     second = fake_client.post("/v1/cameos", headers=who.headers).json()
     body = upload(fake_client, who, _tiny_capture(tmp_path), challenge_id=second["challenge"]["id"]).json()
@@ -130,7 +130,7 @@ def test_hostile_uploads_are_refused_and_nothing_is_stored(
 
 def test_other_people_cannot_see_capture_or_delete_a_cameo(
     fake_client: TestClient, make_key: KeyMaker, db_url: str, tmp_path
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     who = start_enrollment(fake_client, make_key, db_url)
     stranger = make_key("user")
     assert fake_client.get(f"/v1/cameos/{who.cameo_id}", headers=stranger).status_code == 404
@@ -152,7 +152,7 @@ def test_deleting_a_cameo_purges_templates_captures_and_hashes_and_is_audited(
     db_url: str,
     ctx: AppContext,
     settings,
-    tmp_path,  # type: ignore[no-untyped-def]
+    tmp_path,
 ) -> None:
     who = start_enrollment(fake_client, make_key, db_url)
     assert (
@@ -184,7 +184,7 @@ def test_a_near_duplicate_is_a_replay_across_cameos_but_not_a_retry_of_the_same_
     fake_client: TestClient,
     make_key: KeyMaker,
     db_url: str,
-    tmp_path,  # type: ignore[no-untyped-def]
+    tmp_path,
 ) -> None:
     first = tmp_path / "first.mp4"
     first.write_bytes(_tiny_capture(tmp_path))

@@ -60,7 +60,7 @@ def test_facenet_loads_a_local_state_dict_and_embeds_faces(tmp_path: Path) -> No
     np.testing.assert_allclose(np.linalg.norm(out, axis=1), 1.0, atol=1e-4)
 
 
-def _centre_face(rgb: np.ndarray):  # type: ignore[no-untyped-def]
+def _centre_face(rgb: np.ndarray):
     from perception.protocols import Face
 
     h, w = rgb.shape[:2]
@@ -105,6 +105,6 @@ def test_ecapa_loads_from_a_local_directory(tmp_path: Path) -> None:
          "CAMEOGATE_ECAPA_DIR"),
     ],
 )  # fmt: skip
-def test_a_missing_production_model_path_names_its_setting(settings, loader, setting) -> None:  # type: ignore[no-untyped-def]
+def test_a_missing_production_model_path_names_its_setting(settings, loader, setting) -> None:
     with pytest.raises(ConfigurationError, match=setting):
         loader(Settings(**settings))

@@ -24,18 +24,18 @@ pytestmark = pytest.mark.slow
 SMALL = {"duration": 2, "width": 320, "height": 240, "fps": 8}
 
 
-def _submit(api: TestClient, platform: dict[str, str], **body: object) -> dict:  # type: ignore[type-arg]
+def _submit(api: TestClient, platform: dict[str, str], **body: object) -> dict:
     payload = {**SMALL, **body}
     payload = {k: (str(v) if k in ("requester", "remix_of") else v) for k, v in payload.items()}
     if "cameo_ids" in payload:
         payload["cameo_ids"] = [str(c) for c in payload["cameo_ids"]]  # type: ignore[attr-defined]
     resp = api.post("/v1/generations", json=payload, headers=platform)
     assert resp.status_code == 202, resp.text
-    return resp.json()  # type: ignore[no-any-return]
+    return resp.json()
 
 
-def _job(api: TestClient, platform: dict[str, str], job_id: str) -> dict:  # type: ignore[type-arg]
-    return api.get(f"/v1/generations/{job_id}", headers=platform).json()  # type: ignore[no-any-return]
+def _job(api: TestClient, platform: dict[str, str], job_id: str) -> dict:
+    return api.get(f"/v1/generations/{job_id}", headers=platform).json()
 
 
 def test_a_consented_generation_is_published_signed_and_trusted(
@@ -43,6 +43,7 @@ def test_a_consented_generation_is_published_signed_and_trusted(
     work: Callable[[], object], gate_ctx: AppContext, conn: Conn,
 ) -> None:  # fmt: skip
     alice = enrolled("obama/1.jpg", permission="everyone")
+    assert alice.cameo_id is not None
     prompt = 'Shot 1: a walk on the beach. Shot 2: she says "what a day"'
     token = consent_token(api, platform, requester.subject_id, [alice.cameo_id], prompt)
     accepted = _submit(
@@ -121,6 +122,7 @@ def test_revoking_consent_while_a_job_runs_cancels_it(
     work: Callable[[], object], conn: Conn,
 ) -> None:  # fmt: skip
     alice = enrolled("obama/2.jpg", permission="everyone")
+    assert alice.cameo_id is not None
     prompt = "a long walk"
     token = consent_token(api, platform, requester.subject_id, [alice.cameo_id], prompt)
     accepted = _submit(
@@ -221,6 +223,7 @@ def test_a_remix_carries_its_co_owners_and_needs_their_consent_again(
     work: Callable[[], object], gate_ctx: AppContext, conn: Conn, settings: Settings,
 ) -> None:  # fmt: skip
     alice = enrolled("obama/1.jpg", permission="everyone")
+    assert alice.cameo_id is not None
     prompt = "a dance"
     token = consent_token(api, platform, requester.subject_id, [alice.cameo_id], prompt)
     source = _submit(
@@ -270,6 +273,7 @@ def test_deleting_a_cameo_cancels_queued_jobs_that_feature_it(
     api: TestClient, platform: dict[str, str], enrolled: Callable[..., Person], requester: Person
 ) -> None:
     alice = enrolled("obama/2.jpg", permission="everyone")
+    assert alice.cameo_id is not None
     token = consent_token(api, platform, requester.subject_id, [alice.cameo_id], "a picnic")
     accepted = _submit(
         api,

@@ -32,7 +32,7 @@ def _spawn(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
     )  # fmt: skip
 
 
-def _job(conn: Conn, job_id: str) -> dict:  # type: ignore[type-arg]
+def _job(conn: Conn, job_id: str) -> dict:
     row = conn.execute(
         "SELECT state, stage, lease_owner, attempts FROM generation_jobs WHERE id = %s", (job_id,)
     ).fetchone()

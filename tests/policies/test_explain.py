@@ -114,7 +114,9 @@ def test_explain_sees_a_policy_switch_immediately(
     versions.apply(conn, text=policy_text("short", generation={"max_duration_seconds": 10}), actor="t",
                    current_version="x")  # fmt: skip
     conn.commit()
-    fake_ctx.policies.replace(versions.load_active(conn))  # what the listener does
+    active = versions.load_active(conn)
+    assert active is not None
+    fake_ctx.policies.replace(active)  # what the listener does
     body = client.post("/v1/policy/explain", json=request, headers=make_key("admin")).json()
     assert body["decision"] == "block" and body["policy_version"] == "short"
 

@@ -157,7 +157,7 @@ def test_a_stored_policy_that_no_longer_validates_keeps_the_file_policy_and_repo
 
 def test_a_poll_with_nothing_new_reads_the_digest_and_parses_nothing(
     db_url: str, conn: Conn, monkeypatch
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     # Parsing and validating a policy holds the GIL for tens of milliseconds: every request of
     # the process would wait that out on every poll. Only a changed digest is parsed.
     versions.apply(conn, text=policy_text("poll-1"), actor="test", current_version="boot")
@@ -167,7 +167,7 @@ def test_a_poll_with_nothing_new_reads_the_digest_and_parses_nothing(
     parsed: list[str] = []
     real = versions.parse
 
-    def counting(text: str):  # type: ignore[no-untyped-def]
+    def counting(text: str):
         parsed.append(text)
         return real(text)
 

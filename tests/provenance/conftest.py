@@ -98,7 +98,7 @@ def sign(
 ) -> Sign:
     def _sign(
         source: Path, *, status: str = "published", signer_: ManifestSigner | None = None, **kw: object
-    ):  # type: ignore[no-untyped-def]
+    ):
         clip_id = new_clip(conn, status)
         args = dict(
             creator_handle="alice",

@@ -38,7 +38,7 @@ def make_clip(
         a.layout = "mono"
         for i in range(n):
             dx, dy = int(32 + 30 * np.sin(i / 15 + seed)), int(32 + 30 * np.cos(i / 20 + seed))
-            img = np.ascontiguousarray(texture[dy : dy + height, dx : dx + width])
+            img = np.ascontiguousarray(texture[dy : dy + height, dx : dx + width], dtype=np.uint8)
             cx = int(width / 2 + width / 3 * np.sin(i / 10 + seed))
             cv2.circle(img, (cx, height // 2), height // 6, colour, -1)
             frame = av.VideoFrame.from_ndarray(img, format="rgb24")
@@ -50,10 +50,10 @@ def make_clip(
         pcm = (0.3 * np.sin(2 * np.pi * tone * t)).astype(np.float32)
         for start in range(0, len(pcm), 1024):
             chunk = pcm[start : start + 1024].reshape(1, -1)
-            frame = av.AudioFrame.from_ndarray(chunk, format="fltp", layout="mono")
-            frame.sample_rate = rate
-            frame.pts = start
-            out.mux(a.encode(frame))
+            sound = av.AudioFrame.from_ndarray(chunk, format="fltp", layout="mono")
+            sound.sample_rate = rate
+            sound.pts = start
+            out.mux(a.encode(sound))
         out.mux(a.encode(None))
     return path
 

@@ -15,6 +15,7 @@ from provenance import service
 from provenance.lifecycle import signer as signer_of
 from provenance.signing import ManifestSigner
 from tests.conftest import KeyMaker
+from tests.pg import one_row
 from tests.provenance.conftest import Sign
 
 
@@ -61,7 +62,7 @@ def test_hostile_uploads_are_refused_with_a_stable_code(
     assert r.status_code == status, r.text
     assert r.headers["content-type"].startswith("application/problem+json")
     assert r.json()["code"] == code
-    assert conn.execute("SELECT count(*) AS n FROM provenance_manifests").fetchone()["n"] == 0
+    assert one_row(conn.execute("SELECT count(*) AS n FROM provenance_manifests"))["n"] == 0
 
 
 def test_a_truncated_video_is_a_4xx_not_a_500(
@@ -114,9 +115,11 @@ def test_a_fingerprint_binding_resolves_to_the_clip(
     client: TestClient, conn: Conn, sign: Sign, source_clip: Path, app_signer: ManifestSigner
 ) -> None:
     signed = sign(source_clip)
-    hashes = conn.execute(
-        "SELECT hashes FROM provenance_fingerprints WHERE clip_id = %(id)s", {"id": signed.clip_id}
-    ).fetchone()["hashes"]
+    hashes = one_row(
+        conn.execute(
+            "SELECT hashes FROM provenance_fingerprints WHERE clip_id = %(id)s", {"id": signed.clip_id}
+        )
+    )["hashes"]
     value = base64.b64encode(bytes(hashes)).decode()
     r = client.get(
         "/v1/c2pa/matches/byBinding", params={"alg": "org.cameogate.pdq-frames.v1", "value": value}

@@ -20,7 +20,7 @@ from tests.provenance.conftest import new_clip
 
 def _sign(
     conn: Conn, signer: ManifestSigner, content: ContentStore, policy: ActivePolicy, src: Path, dest: Path
-):  # type: ignore[no-untyped-def]
+):
     return service.sign_clip(
         conn,
         signer=signer,

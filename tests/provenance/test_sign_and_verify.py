@@ -5,6 +5,7 @@ from __future__ import annotations
 import struct
 import uuid
 from pathlib import Path
+from typing import TypedDict
 
 from gate.db import Conn
 from gate.media import ContentStore
@@ -30,11 +31,11 @@ def top_level_boxes(data: bytes) -> list[tuple[str, int, int]]:
     return out
 
 
-def verify(conn: Conn, signer: ManifestSigner, content: ContentStore, policy: ActivePolicy, data: bytes):  # type: ignore[no-untyped-def]
+def verify(conn: Conn, signer: ManifestSigner, content: ContentStore, policy: ActivePolicy, data: bytes):
     return service.verify_media(conn, signer=signer, store=content, data=data, policy=policy)
 
 
-def codes(report, kind: str) -> set[str]:  # type: ignore[no-untyped-def]
+def codes(report, kind: str) -> set[str]:
     return {c.code for c in getattr(report.status_codes, kind)}
 
 
@@ -350,13 +351,23 @@ def test_the_signed_clip_keeps_the_sound_as_aac_whatever_the_source_carried(
         assert abs(after["audio_seconds"] - before["audio_seconds"]) < 0.1, (before, after)
 
 
-def av_streams(path: Path) -> dict[str, object]:
+class AvStreams(TypedDict):
+    video: str
+    audio: str
+    audio_seconds: float
+
+
+def av_streams(path: Path) -> AvStreams:
     import av
 
     with av.open(str(path)) as c:
         audio = c.streams.audio[0]
+        seconds = 0.0
+        if audio.duration:
+            assert audio.time_base is not None
+            seconds = float(audio.duration * audio.time_base)
         return {
             "video": c.streams.video[0].codec_context.name,
             "audio": audio.codec_context.name,
-            "audio_seconds": float(audio.duration * audio.time_base) if audio.duration else 0.0,
+            "audio_seconds": seconds,
         }

@@ -8,6 +8,7 @@ import uuid
 
 import av
 import numpy as np
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from consent import templates
@@ -100,7 +101,9 @@ def test_withdrawn_and_suspended_opt_outs_stop_matching(
     assert _scan(sclient, platform, png(logo(21)))["decision"] == "block"
     sclient.post(f"/v1/optouts/{a}/withdraw", headers=rh)
     sclient.post(f"/v1/optouts/{b}/suspend", headers=admin, json={"reason": "invalid reference"})
-    holder = indexes(sclient.app.state.ctx)
+    app = sclient.app
+    assert isinstance(app, FastAPI)
+    holder = indexes(app.state.ctx)
     import time
 
     deadline = time.time() + 5
