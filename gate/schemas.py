@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 
 class Strict(BaseModel):
     """Base for request bodies: unknown fields are an error, not silently dropped."""
 
     model_config = ConfigDict(extra="forbid")
+
+
+# A territory: an ISO 3166-1 alpha-2 code, any case in, upper case out ("fr" -> "FR"). The shape
+# is checked, not the list of assigned codes (no offline registry of them is pinned here).
+TERRITORY_PATTERN = r"^[A-Za-z]{2}$"
+Territory = Annotated[str, Field(pattern=TERRITORY_PATTERN, examples=["US"]), AfterValidator(str.upper)]
 
 
 class Health(BaseModel):

@@ -145,8 +145,9 @@ def _policy_stage(run: Run) -> None:
 def _prompt_scan(run: Run) -> None:
     with run.stage("prompt_scan", 0.05) as details, run.deps.pool.connection() as conn:
         scan = safety.scan_prompt(
-            conn, policy=run.policy, models=run.deps.models, indexes=run.deps.indexes, prompt=run.job.prompt
-        )
+            conn, policy=run.policy, models=run.deps.models, indexes=run.deps.indexes, prompt=run.job.prompt,
+            territory=run.job.territory,
+        )  # fmt: skip
         details.update(scan.to_dict())
         if scan.decision == "block":
             raise JobBlocked("prompt_blocked", "the prompt matches a rights holder's opt-out")
@@ -166,6 +167,7 @@ def _scan_media(run: Run, data: bytes, details: dict[str, Any]) -> tuple[safety.
             frames=frames,
             audio=audio,
             consented_cameo_ids=set(run.job.cameo_ids),
+            territory=run.job.territory,
         )
     details.update(scan.to_dict())
     return scan, [f for _, f in frames]

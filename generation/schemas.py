@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from gate.schemas import Strict
+from gate.schemas import Strict, Territory
 
 
 class GenerationRequest(Strict):
@@ -24,6 +24,9 @@ class GenerationRequest(Strict):
     height: int = Field(default=720, ge=64, le=1080, multiple_of=2)
     fps: int = Field(default=24, ge=1, le=30)
     seed: int = Field(default=0, ge=0, le=2**62)
+    territory: Territory | None = Field(
+        default=None, description="where the clip will be shown; without it, every opt-out applies"
+    )
 
 
 class Accepted(BaseModel):
@@ -52,6 +55,7 @@ class JobView(BaseModel):
     error_code: str | None
     error_detail: str | None
     policy_version: str
+    territory: str | None  # where the clip will be shown, as submitted (upper case)
     created_at: datetime
     finished_at: datetime | None
     stages: list[StageRecord]

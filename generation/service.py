@@ -103,6 +103,7 @@ def submit(
         seed=request.seed,
         max_attempts=limits.max_attempts,
         policy_version=policy.version,
+        territory=request.territory,
     )
     audit.record(
         conn,
@@ -146,6 +147,7 @@ def view(conn: Conn, *, principal: Principal, job_id: uuid.UUID) -> JobView:
         error_code=job.error_code,
         error_detail=job.error_detail,
         policy_version=job.policy_version,
+        territory=job.territory,
         created_at=job.created_at,
         finished_at=job.finished_at,
         stages=[StageRecord(**s) for s in store.stages(conn, job.id)],

@@ -44,6 +44,7 @@ class Job:
     created_at: datetime
     updated_at: datetime
     finished_at: datetime | None
+    territory: str | None  # ISO 3166-1 alpha-2: where the clip will be shown (migration 0501)
 
 
 def insert_job(conn: Conn, **fields: Any) -> Job:
@@ -51,10 +52,10 @@ def insert_job(conn: Conn, **fields: Any) -> Job:
         """
         INSERT INTO generation_jobs (id, clip_id, requester_id, platform_key_id, prompt, cameo_ids,
             consent_token, input_sha256, input_kind, remix_of, duration_s, width, height, fps, seed,
-            max_attempts, policy_version)
+            max_attempts, policy_version, territory)
         VALUES (%(id)s, %(clip_id)s, %(requester_id)s, %(platform_key_id)s, %(prompt)s, %(cameo_ids)s,
             %(consent_token)s, %(input_sha256)s, %(input_kind)s, %(remix_of)s, %(duration_s)s,
-            %(width)s, %(height)s, %(fps)s, %(seed)s, %(max_attempts)s, %(policy_version)s)
+            %(width)s, %(height)s, %(fps)s, %(seed)s, %(max_attempts)s, %(policy_version)s, %(territory)s)
         RETURNING *
         """,
         fields,

@@ -14,6 +14,7 @@ from consent import service as consent_service
 from gate.auth import Allow, Principal
 from gate.errors import ValidationFailed
 from gate.media import read_upload
+from gate.schemas import TERRITORY_PATTERN
 from gate.web import Ctx, CurrentPolicy, DbConn
 from perception.lifecycle import models as get_models
 from policies.service import ActivePolicy
@@ -161,8 +162,9 @@ def scan_prompt(
     body: PromptScanIn, conn: DbConn, ctx: Ctx, policy: CurrentPolicy, principal: Scanner
 ) -> ScanOut:
     scan = service.scan_prompt(
-        conn, policy=policy, models=get_models(ctx), indexes=indexes(ctx), prompt=body.prompt
-    )
+        conn, policy=policy, models=get_models(ctx), indexes=indexes(ctx), prompt=body.prompt,
+        territory=body.territory,
+    )  # fmt: skip
     return ScanOut(**scan.to_dict())
 
 
@@ -190,6 +192,10 @@ def scan_media(
     file: Annotated[UploadFile, File()],
     consent_token: Annotated[str | None, Form(max_length=4000)] = None,
     requester: Annotated[uuid.UUID | None, Form()] = None,
+    territory: Annotated[
+        str | None,
+        Form(pattern=TERRITORY_PATTERN, description="where the media will be shown (ISO 3166-1 alpha-2)"),
+    ] = None,
 ) -> ScanOut:
     """An image or a video: IP matches per frame, and faces/voices of verified cameos or protected
     people with whether the consent token covers them."""
@@ -201,6 +207,7 @@ def scan_media(
     scan = service.scan_media(
         conn, policy=policy, models=get_models(ctx), indexes=indexes(ctx), keyring=ctx.settings.keyring(),
         frames=frames, audio=audio, consented_cameo_ids=covered,
+        territory=territory.upper() if territory else None,
     )  # fmt: skip
     return ScanOut(**scan.to_dict())
 

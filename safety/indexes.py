@@ -43,7 +43,7 @@ CHANNEL = "safety_optouts"
 # The follower polls the change feed at least this often even when no NOTIFY arrives (a NOTIFY
 # can be lost across a reconnect); a NOTIFY wakes it at once.
 POLL_SECONDS = 0.5
-SNAPSHOT_VERSION = 1
+SNAPSHOT_VERSION = 2  # 2: each live opt-out's territories
 # How long a hole in the change sequence is waited for before it is taken as a rollback.
 GAP_SECONDS = 30.0
 
@@ -56,6 +56,12 @@ class LiveOptOut:
     title: str
     action: str
     organisation_id: uuid.UUID
+    territories: frozenset[str] = frozenset()  # where it applies; empty: everywhere
+
+    def applies_in(self, territory: str | None) -> bool:
+        """Whether a scan for `territory` is bound by it. A scan that does not say where its
+        result will be shown is bound by every opt-out: unknown is treated as anywhere."""
+        return not self.territories or territory is None or territory in self.territories
 
 
 def ref_features(ref: store.Reference, features_model: str) -> RefFeatures:
@@ -172,7 +178,11 @@ class SafetyIndexes:
                     self.add_reference(ref_features(ref, self.extractor.model_id))
                 self.text.set(optout.id, list(optout.names), list(optout.keywords), vector)
                 self.live_optouts[optout.id] = LiveOptOut(
-                    optout.id, optout.title, optout.action, optout.organisation_id
+                    optout.id,
+                    optout.title,
+                    optout.action,
+                    optout.organisation_id,
+                    frozenset(optout.territories),
                 )
             self.updated_at = time.time()
 
@@ -261,7 +271,8 @@ class SafetyIndexes:
                 "features_model": self.extractor.model_id,
                 "clip_model": self.clip.model_id if self.clip else None,
                 "live": [
-                    [str(o.id), o.title, o.action, str(o.organisation_id)] for o in self.live_optouts.values()
+                    [str(o.id), o.title, o.action, str(o.organisation_id), sorted(o.territories)]
+                    for o in self.live_optouts.values()
                 ],
                 "phrases": {str(k): [v.names, v.keywords] for k, v in self.text.phrases.items()},
                 "refs": [
@@ -335,8 +346,10 @@ class SafetyIndexes:
             for oid, (names, keywords) in meta["phrases"].items():
                 desc = self.descriptions.get(uuid.UUID(oid))
                 self.text.set(uuid.UUID(oid), names, keywords, desc[1] if desc else None)
-            for oid, title, action, org in meta["live"]:
-                self.live_optouts[uuid.UUID(oid)] = LiveOptOut(uuid.UUID(oid), title, action, uuid.UUID(org))
+            for oid, title, action, org, territories in meta["live"]:
+                self.live_optouts[uuid.UUID(oid)] = LiveOptOut(
+                    uuid.UUID(oid), title, action, uuid.UUID(org), frozenset(territories)
+                )
             self.cursor = int(meta["cursor"])
         return True
 

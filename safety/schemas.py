@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from gate.schemas import Strict
+from gate.schemas import Strict, Territory
 
 Name = Field(min_length=1, max_length=200)
 
@@ -21,7 +21,9 @@ class OptOutCreate(Strict):
     keywords: list[str] = Field(default_factory=list, max_length=200)
     description: str = Field("", max_length=2000)
     action: Literal["block", "flag"] = "block"
-    territories: list[str] = Field(default_factory=list, max_length=300)
+    territories: list[Territory] = Field(
+        default_factory=list, max_length=300, description="where it applies; none: everywhere"
+    )
     notes: str = Field("", max_length=4000)
 
 
@@ -31,7 +33,7 @@ class OptOutUpdate(Strict):
     keywords: list[str] | None = Field(None, max_length=200)
     description: str | None = Field(None, max_length=2000)
     action: Literal["block", "flag"] | None = None
-    territories: list[str] | None = Field(None, max_length=300)
+    territories: list[Territory] | None = Field(None, max_length=300)
     notes: str | None = Field(None, max_length=4000)
 
 
@@ -60,6 +62,9 @@ class OptOutOut(BaseModel):
 
 class PromptScanIn(Strict):
     prompt: str = Field(min_length=1, max_length=4000)
+    territory: Territory | None = Field(
+        None, description="where the result will be shown; without it, every opt-out applies"
+    )
 
 
 class ScanOut(BaseModel):

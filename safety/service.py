@@ -93,7 +93,7 @@ def create_optout(
     optout = store.insert_optout(
         conn, id=uuid.uuid4(), organisation_id=principal.organisation_id, title=title.strip(),
         names=names, keywords=keywords, description=description.strip(), action=action,
-        territories=territories, notes=notes,
+        territories=sorted(set(territories)), notes=notes,
     )  # fmt: skip
     count = _store_references(
         conn, models=models, indexes=indexes, optout_id=optout.id, references=references
@@ -185,6 +185,8 @@ def update_optout(
     for key in ("names", "keywords"):
         if key in fields:
             fields[key] = _clean_list(fields[key], policy.policy.safety.max_names, key)
+    if "territories" in fields:
+        fields["territories"] = sorted(set(fields["territories"]))
     if not fields:
         raise ValidationFailed("nothing to change", code="nothing_to_change")
     store.update_optout(conn, optout.id, **fields)
@@ -240,6 +242,12 @@ def set_suspended(
 # --- scans ------------------------------------------------------------------------------------
 
 
+def _in_territory(matches: list[Match], indexes: SafetyIndexes, territory: str | None) -> list[Match]:
+    """The matches of opt-outs that apply where the result will be shown (an opt-out without
+    territories applies everywhere; a scan without a territory is bound by every opt-out)."""
+    return [m for m in matches if (info := indexes.optout(m.optout_id)) is None or info.applies_in(territory)]
+
+
 def _decide(matches: list[Match], indexes: SafetyIndexes, safety: Safety) -> str:
     decision = "allow"
     for m in matches:
@@ -271,7 +279,13 @@ class PromptScan:
 
 
 def scan_prompt(
-    conn: Conn, *, policy: ActivePolicy, models: Models, indexes: SafetyIndexes, prompt: str
+    conn: Conn,
+    *,
+    policy: ActivePolicy,
+    models: Models,
+    indexes: SafetyIndexes,
+    prompt: str,
+    territory: str | None = None,
 ) -> PromptScan:
     """Names, aliases and keywords (normalised, fuzzy), descriptions (MiniLM), CLIP text."""
     # Apply committed opt-out changes this process has not seen yet (one indexed query), so a
@@ -283,7 +297,7 @@ def scan_prompt(
     clip = models.clip
     clip_vec = clip.embed_texts([prompt])[0] if clip and prompt.strip() else None
     matches = indexes.match_prompt(norm, vec, clip_vec, policy=policy.policy.safety)
-    return _finish_prompt(conn, indexes, policy, matches)
+    return _finish_prompt(conn, indexes, policy, _in_territory(matches, indexes, territory))
 
 
 def _finish_prompt(
@@ -406,6 +420,7 @@ def scan_media(
     frames: list[tuple[float, np.ndarray]],
     audio: np.ndarray | None,
     consented_cameo_ids: set[uuid.UUID],
+    territory: str | None = None,
 ) -> MediaScan:
     """IP matches on every frame given; faces (and voices) matching verified cameos or protected
     people, each marked covered when the caller's consent covers that cameo."""
@@ -421,7 +436,7 @@ def scan_media(
             conn, safety=safety, models=models, keyring=keyring, frames=frames, audio=audio,
             consented_cameo_ids=consented_cameo_ids,
         )  # fmt: skip
-        matches = ip.result()
+        matches = _in_territory(ip.result(), indexes, territory)
     decision = _decide(matches, indexes, safety)
     uncovered = [x for x in likeness if not x.covered]
     if uncovered and decision != "block":

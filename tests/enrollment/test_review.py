@@ -26,7 +26,7 @@ class Held:
     owner: Enrollee
     person: uuid.UUID
     admin: dict[str, str]  # an admin key's headers
-    review: dict  # type: ignore[type-arg]  # as the queue lists it
+    review: dict  # as the queue lists it
 
 
 @pytest.fixture
@@ -52,10 +52,10 @@ def held(
     return Held(who, person, admin, review)
 
 
-def _queue(client: TestClient, admin: dict[str, str]) -> list[dict]:  # type: ignore[type-arg]
+def _queue(client: TestClient, admin: dict[str, str]) -> list[dict]:
     r = client.get("/v1/reviews", headers=admin)
     assert r.status_code == 200, r.text
-    return r.json()  # type: ignore[no-any-return]
+    return r.json()
 
 
 def test_an_approved_review_verifies_the_cameo_from_its_kept_capture(

@@ -36,6 +36,7 @@ def queue_job(
         "seed": 1,
         "max_attempts": max_attempts,
         "policy_version": "test",
+        "territory": None,
         **extra,
     }
     job = store.insert_job(conn, **fields)

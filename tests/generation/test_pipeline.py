@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import threading
 import time
 from collections.abc import Callable
@@ -78,6 +79,15 @@ def test_a_consented_generation_is_published_signed_and_trusted(
     assert [a["clip_id"] for a in seen] == [accepted["clip_id"]]
 
 
+def _file_quasar(api: TestClient, make_key: KeyMaker, **meta: object) -> None:
+    """A rights holder's opt-out of "Captain Quasar", matchable once this returns."""
+    holder = make_key("rights_holder", org="Quasar Studios")
+    metadata = {"title": "Captain Quasar", "names": ["Captain Quasar"], "action": "block", **meta}
+    filed = api.post("/v1/optouts", data={"metadata": json.dumps(metadata)}, headers=holder)
+    assert filed.status_code == 201, filed.text
+    time.sleep(1.0)  # the index follower polls every 0.5 s
+
+
 def test_a_prompt_naming_an_opted_out_character_is_blocked(
     api: TestClient,
     platform: dict[str, str],
@@ -85,14 +95,7 @@ def test_a_prompt_naming_an_opted_out_character_is_blocked(
     make_key: KeyMaker,
     work: Callable[[], object],
 ) -> None:
-    holder = make_key("rights_holder", org="Quasar Studios")
-    filed = api.post(
-        "/v1/optouts",
-        data={"metadata": '{"title": "Captain Quasar", "names": ["Captain Quasar"], "action": "block"}'},
-        headers=holder,
-    )
-    assert filed.status_code == 201, filed.text
-    time.sleep(1.0)  # the index follower polls every 0.5 s
+    _file_quasar(api, make_key)
     accepted = _submit(api, platform, requester=requester.subject_id, prompt="Captain Quasar saves the day")
     work()
     job = _job(api, platform, accepted["job_id"])
@@ -101,13 +104,48 @@ def test_a_prompt_naming_an_opted_out_character_is_blocked(
     assert api.get(f"/v1/clips/{accepted['clip_id']}/media", headers=platform).status_code == 404
 
 
+def test_an_optout_for_one_territory_blocks_generations_shown_there_only(
+    api: TestClient,
+    platform: dict[str, str],
+    requester: Person,
+    make_key: KeyMaker,
+    work: Callable[[], object],
+) -> None:
+    """A generation says where its clip will be shown; the pipeline's scans apply the opt-outs of
+    that territory (docs/SAFETY.md, territories)."""
+    _file_quasar(api, make_key, territories=["FR"])
+
+    def generate(**territory: str) -> dict:
+        accepted = _submit(
+            api, platform, requester=requester.subject_id, prompt="Captain Quasar saves the day", **territory
+        )
+        work()
+        return _job(api, platform, accepted["job_id"])
+
+    shown_in_france = generate(territory="fr")
+    assert shown_in_france["territory"] == "FR"
+    assert (shown_in_france["state"], shown_in_france["error_code"]) == ("blocked", "prompt_blocked")
+    unsaid = generate()  # every opt-out applies
+    assert (unsaid["state"], unsaid["error_code"]) == ("blocked", "prompt_blocked")
+    shown_in_canada = generate(territory="CA")
+    assert shown_in_canada["state"] == "published", shown_in_canada
+    scan = next(s for s in shown_in_canada["stages"] if s["stage"] == "prompt_scan")
+    assert scan["decision"] == "pass" and scan["details"]["matches"] == []
+
+    bad = api.post(
+        "/v1/generations",
+        json={**SMALL, "requester": str(requester.subject_id), "prompt": "x", "territory": "Canada"},
+        headers=platform,
+    )
+    assert bad.status_code == 422 and bad.json()["code"] == "validation_failed", bad.text
+
+
 def test_an_input_image_of_a_person_without_consent_is_blocked(
     api: TestClient, platform: dict[str, str], requester: Person, work: Callable[[], object]
 ) -> None:
     buf = io.BytesIO()
     Image.fromarray(photo("biden/1.jpg")).save(buf, "JPEG")
     body = {"requester": str(requester.subject_id), "prompt": "animate this photo", **SMALL}
-    import json
 
     files = {"input": ("p.jpg", buf.getvalue(), "image/jpeg")}
     resp = api.post("/v1/generations", data={"request": json.dumps(body)}, files=files, headers=platform)
@@ -173,7 +211,6 @@ def test_bad_requests_are_refused_before_anything_is_queued(
     for body, status, code in cases:
         resp = api.post("/v1/generations", json=body, headers=platform)
         assert (resp.status_code, resp.json()["code"]) == (status, code), (body, resp.text)
-    import json
 
     for data, code in [
         (b"not media at all", "unsupported_media"),
