@@ -80,6 +80,25 @@ def _install_error_handlers(app: FastAPI) -> None:
         code = codes.get(exc.status_code, "http_error")
         return problem_response(request, exc.status_code, code, str(exc.detail), str(exc.detail))
 
+    @app.exception_handler(psycopg.DataError)
+    async def _unstorable(request: Request, exc: psycopg.DataError) -> JSONResponse:
+        # Text PostgreSQL cannot hold reaches it from any free-text field: a NUL character,
+        # refused by psycopg before sending (no sqlstate), or "\u0000" inside JSON, refused by
+        # jsonb (22P05). The transaction is rolled back: nothing is stored. Any other data error
+        # is this service's own and stays a 500.
+        if exc.sqlstate == "22P05" or (exc.sqlstate is None and "NUL" in str(exc)):
+            return problem_response(
+                request,
+                422,
+                "invalid_text",
+                "The request is not valid",
+                "text may not contain NUL characters",
+            )
+        log.error("unhandled data error", exc_info=exc)
+        return problem_response(
+            request, 500, "internal_error", "Internal error", "an unexpected error was logged"
+        )
+
     @app.exception_handler(psycopg.OperationalError)
     async def _db_down(request: Request, exc: psycopg.OperationalError) -> JSONResponse:
         log.error("database unavailable: %s", exc)

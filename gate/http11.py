@@ -16,7 +16,9 @@ from __future__ import annotations
 import json
 import logging
 import uuid
+from urllib.parse import unquote
 
+import httptools
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from gate import logs
@@ -42,6 +44,15 @@ def too_large_answer(path: str | None) -> tuple[str, bytes]:
         f"content-length: {len(body)}\r\nx-request-id: {rid}\r\nconnection: close\r\n\r\n"
     )
     return rid, head.encode() + body
+
+
+def _path_of(url: bytes) -> str | None:
+    """The request target's path, decoded as the app's `instance` is (None if it is not a URL)."""
+    try:
+        raw = httptools.parse_url(url).path
+    except httptools.HttpParserInvalidURLError:
+        return None
+    return unquote(raw.decode("latin-1")) if raw else None
 
 
 class HeadTooLarge(Exception):
@@ -109,7 +120,7 @@ class BoundedHttpTools(HttpToolsProtocol):
     def _refuse(self) -> None:
         if self.transport.is_closing():
             return
-        path = self.url.decode("latin-1").split("?", 1)[0] if self._url_whole else None
+        path = _path_of(self.url) if self._url_whole else None
         rid, answer = too_large_answer(path)
         token = logs.request_id.set(rid)
         try:

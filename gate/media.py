@@ -97,6 +97,13 @@ def sniff(data: bytes) -> str:
     raise UnsupportedMedia("the upload is not an image (JPEG, PNG, WebP) or video (MP4, MOV, WebM)")
 
 
+def video_type(data: bytes) -> str:
+    """The media type of a video `sniff` accepted: WebM (EBML), QuickTime, or else MP4."""
+    if data.startswith(b"\x1a\x45\xdf\xa3"):
+        return "video/webm"
+    return "video/quicktime" if data[8:12] == b"qt  " else "video/mp4"
+
+
 def decode_image(data: bytes, limits: UploadLimits) -> np.ndarray:
     """RGB uint8 array, or 4xx: unsupported format, bomb-sized dimensions, truncated data."""
     try:

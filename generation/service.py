@@ -113,7 +113,12 @@ def submit(
         subject_id=request.requester,
         target_kind="generation_job",
         target_id=job.id,
-        details={"clip_id": clip_id, "cameo_ids": cameo_ids, "remix_of": request.remix_of},
+        details={
+            "clip_id": clip_id,
+            "cameo_ids": cameo_ids,
+            "remix_of": request.remix_of,
+            "territory": request.territory,
+        },
     )
     return job
 

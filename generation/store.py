@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import uuid
 from dataclasses import dataclass
@@ -47,6 +48,15 @@ class Job:
     territory: str | None  # ISO 3166-1 alpha-2: where the clip will be shown (migration 0501)
 
 
+_JOB_FIELDS = tuple(f.name for f in dataclasses.fields(Job))
+
+
+def _job(row: dict[str, Any]) -> Job:
+    """A job from a `SELECT *` row, ignoring columns it does not know: a column that a later
+    release's migration adds does not stop this release's workers while both run."""
+    return Job(**{name: row[name] for name in _JOB_FIELDS})
+
+
 def insert_job(conn: Conn, **fields: Any) -> Job:
     row = conn.execute(
         """
@@ -61,18 +71,18 @@ def insert_job(conn: Conn, **fields: Any) -> Job:
         fields,
     ).fetchone()
     assert row is not None
-    return Job(**row)
+    return _job(row)
 
 
 def get_job(conn: Conn, job_id: uuid.UUID) -> Job | None:
     row = conn.execute("SELECT * FROM generation_jobs WHERE id = %s", (job_id,)).fetchone()
-    return Job(**row) if row else None
+    return _job(row) if row else None
 
 
 def lock_job(conn: Conn, job_id: uuid.UUID) -> Job | None:
     """The job, row-locked until the transaction ends (publish and cancel serialise on it)."""
     row = conn.execute("SELECT * FROM generation_jobs WHERE id = %s FOR UPDATE", (job_id,)).fetchone()
-    return Job(**row) if row else None
+    return _job(row) if row else None
 
 
 def claim_next(conn: Conn, *, worker: str, lease_seconds: float) -> Job | None:
@@ -97,7 +107,7 @@ def claim_next(conn: Conn, *, worker: str, lease_seconds: float) -> Job | None:
         """,
         {"worker": worker, "lease": lease_seconds},
     ).fetchone()
-    return Job(**row) if row else None
+    return _job(row) if row else None
 
 
 def renew_lease(conn: Conn, *, job_id: uuid.UUID, worker: str, lease_seconds: float) -> bool:

@@ -3,6 +3,7 @@ except through their own consented cameo; the admin-managed list and the name an
 
 from __future__ import annotations
 
+import threading
 import uuid
 from dataclasses import dataclass
 
@@ -19,7 +20,7 @@ from gate.media import decode_image, sniff
 from perception.protocols import FaceDetector, FaceEmbedder
 from policies import store
 from policies.service import ActivePolicy
-from safety.normalize import find_phrase, normalize
+from safety.normalize import PhraseIndex, normalize
 
 OWNER_KIND = "protected_person"
 
@@ -212,21 +213,52 @@ def add_photo(
 # --- matching -----------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class _Names:
+    version: uuid.UUID
+    people: dict[uuid.UUID, store.ProtectedPerson]
+    index: PhraseIndex[uuid.UUID]  # person -> name and aliases
+
+
+class _NameCache:
+    """The last list of names this process read, indexed, and the list's version it read. A
+    prompt costs a one-row read of the version; the list is read again only when it changed (a
+    change committed by any process is seen by the next prompt, as when the list was read for
+    every prompt)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._names: _Names | None = None
+
+    def get(self, conn: Conn) -> _Names:
+        version = store.people_version(conn)
+        names = self._names
+        if names is not None and names.version == version:
+            return names
+        with self._lock:  # one thread re-reads; the others then find its result
+            if self._names is None or self._names.version != version:
+                people = store.people_names(conn)
+                index: PhraseIndex[uuid.UUID] = PhraseIndex()
+                for person in people:
+                    index.set(person.id, [person.name, *person.aliases])
+                self._names = _Names(version, {p.id: p for p in people}, index)
+            return self._names
+
+
+_names = _NameCache()
+
+
 def match_prompt(conn: Conn, *, policy: ActivePolicy, prompt: str) -> list[NameMatch]:
     """Protected people named in a prompt (name or alias), through the shared normaliser: the same
     spelling, accent, leetspeak, spacing and small-typo tolerance as opt-out names."""
-    text = normalize(prompt)
+    names = _names.get(conn)
     found = []
-    for person in store.list_people(conn):
-        best = None
-        for phrase in [person.name, *person.aliases]:
-            hit = find_phrase(text, phrase)
-            if hit is not None and (best is None or hit.distance < best.distance):
-                best = hit
-        if best is not None:
-            found.append(
-                NameMatch(person.id, person.name, person.subject_id, best.phrase, best.matched, best.score)
-            )
+    for person_id, hits in names.index.find(normalize(prompt)).items():
+        best = min(hits, key=lambda hit: hit.distance)  # the first of equals: the name, then aliases
+        person = names.people[person_id]
+        found.append(
+            NameMatch(person.id, person.name, person.subject_id, best.phrase, best.matched, best.score)
+        )
     return found
 
 

@@ -210,6 +210,21 @@ def list_people(conn: Conn) -> list[ProtectedPerson]:
     return [ProtectedPerson(**r) for r in rows]
 
 
+def people_version(conn: Conn) -> uuid.UUID:
+    """Changes with every change to the list (migration 0601)."""
+    row = conn.execute("SELECT version FROM protected_people_version").fetchone()
+    assert row is not None  # the migration inserts the one row
+    return uuid.UUID(str(row["version"]))
+
+
+def people_names(conn: Conn) -> list[ProtectedPerson]:
+    """Everyone on the list with their names, by name: what the prompt matcher needs."""
+    rows = conn.execute(
+        "SELECT id, name, aliases, subject_id, created_at, updated_at FROM protected_people ORDER BY name"
+    ).fetchall()
+    return [ProtectedPerson(**r) for r in rows]
+
+
 def people_by_ids(conn: Conn, ids: list[uuid.UUID]) -> list[ProtectedPerson]:
     rows = conn.execute(
         f"SELECT {_PERSON_COLUMNS} FROM protected_people p WHERE p.id = ANY(%(ids)s)",  # noqa: S608

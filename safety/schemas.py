@@ -73,6 +73,7 @@ class ScanOut(BaseModel):
     scan_id: uuid.UUID
     decision: Literal["allow", "flag", "block"]
     policy_version: str
+    territory: str | None = None  # the opt-outs applied were this territory's (none: every one)
     matches: list[dict[str, Any]]
     likeness: list[dict[str, Any]] | None = None
     frames_scanned: int | None = None

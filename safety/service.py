@@ -267,6 +267,7 @@ class PromptScan:
     decision: str
     policy_version: str
     matches: list[Match]
+    territory: str | None  # the opt-outs that applied were those of this territory (None: all)
     titles: dict[uuid.UUID, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -274,6 +275,7 @@ class PromptScan:
             "scan_id": str(self.scan_id),
             "decision": self.decision,
             "policy_version": self.policy_version,
+            "territory": self.territory,
             "matches": [{**m.to_dict(), "title": self.titles.get(m.optout_id)} for m in self.matches],
         }
 
@@ -297,13 +299,10 @@ def scan_prompt(
     clip = models.clip
     clip_vec = clip.embed_texts([prompt])[0] if clip and prompt.strip() else None
     matches = indexes.match_prompt(norm, vec, clip_vec, policy=policy.policy.safety)
-    return _finish_prompt(conn, indexes, policy, _in_territory(matches, indexes, territory))
-
-
-def _finish_prompt(
-    conn: Conn, indexes: SafetyIndexes, policy: ActivePolicy, matches: list[Match]
-) -> PromptScan:
-    scan = PromptScan(uuid.uuid4(), _decide(matches, indexes, policy.policy.safety), policy.version, matches)
+    matches = _in_territory(matches, indexes, territory)
+    scan = PromptScan(
+        uuid.uuid4(), _decide(matches, indexes, policy.policy.safety), policy.version, matches, territory
+    )
     scan.titles = {m.optout_id: info.title for m in matches if (info := indexes.optout(m.optout_id))}
     _record_matches(conn, scan.scan_id, "prompt", matches, scan.decision)
     return scan
@@ -359,6 +358,7 @@ class MediaScan:
     matches: list[Match]
     likeness: list[LikenessMatch]
     frames_scanned: int
+    territory: str | None  # as PromptScan's
     titles: dict[uuid.UUID, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
@@ -367,6 +367,7 @@ class MediaScan:
             "scan_id": str(self.scan_id),
             "decision": self.decision,
             "policy_version": self.policy_version,
+            "territory": self.territory,
             "frames_scanned": self.frames_scanned,
             "matches": [{**m.to_dict(), "title": self.titles.get(m.optout_id)} for m in self.matches],
             "likeness": [x.to_dict() for x in self.likeness],
@@ -441,7 +442,7 @@ def scan_media(
     uncovered = [x for x in likeness if not x.covered]
     if uncovered and decision != "block":
         decision = "block" if safety.uncovered_likeness == "block" else "flag"
-    scan = MediaScan(uuid.uuid4(), decision, policy.version, matches, likeness, len(frames))
+    scan = MediaScan(uuid.uuid4(), decision, policy.version, matches, likeness, len(frames), territory)
     scan.titles = {m.optout_id: info.title for m in matches if (info := indexes.optout(m.optout_id))}
     _record_matches(conn, scan.scan_id, "media", matches, decision)
     return scan

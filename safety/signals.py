@@ -14,7 +14,7 @@ import numpy as np
 from perception.images import LocalFeatures, project_box, verify_homography
 from perception.vectors import BinaryIndex, VectorIndex
 from policies.schema import Safety
-from safety.normalize import find_phrase
+from safety.normalize import PhraseIndex
 
 Live = Callable[[uuid.UUID], bool]
 # Descriptors at which the SIFT index leaves exact search for IVF (see SiftSignal._maybe_retrain).
@@ -283,11 +283,14 @@ class TextSignal:
         self.rows: list[tuple[uuid.UUID, int]] = []  # label → (opt-out, description version)
         self.version: dict[uuid.UUID, int] = {}
         self.phrases: dict[uuid.UUID, TextEntry] = {}
+        self.names: PhraseIndex[tuple[uuid.UUID, str]] = PhraseIndex()  # (opt-out, "name" | "keyword")
 
     def set(
         self, optout_id: uuid.UUID, names: list[str], keywords: list[str], description: np.ndarray | None
     ) -> None:
         self.phrases[optout_id] = TextEntry(optout_id, names, keywords)
+        self.names.set((optout_id, "name"), names)
+        self.names.set((optout_id, "keyword"), keywords)
         version = self.version.get(optout_id, 0) + 1
         self.version[optout_id] = version
         if description is not None:
@@ -301,17 +304,10 @@ class TextSignal:
         self, prompt_norm: str, prompt_vec: np.ndarray | None, *, policy: Safety, live: Live
     ) -> list[Match]:
         out: list[Match] = []
-        for entry in self.phrases.values():
-            if not live(entry.optout_id):
-                continue
-            for signal, phrases in (("name", entry.names), ("keyword", entry.keywords)):
-                best = None
-                for phrase in phrases:
-                    hit = find_phrase(prompt_norm, phrase)
-                    if hit and (best is None or hit.score > best.score):
-                        best = hit
-                if best is not None:
-                    out.append(Match(entry.optout_id, signal, best.score, 0.0, matched=best.matched))
+        for (optout_id, signal), hits in self.names.find(prompt_norm).items():
+            if live(optout_id):
+                best = max(hits, key=lambda hit: hit.score)  # the first of equals, in phrase order
+                out.append(Match(optout_id, signal, best.score, 0.0, matched=best.matched))
         if prompt_vec is not None and self.index.ntotal:
             sims, lab = self.index.search(prompt_vec.reshape(1, -1), min(32, self.index.ntotal))
             seen: set[uuid.UUID] = set()

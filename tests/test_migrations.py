@@ -6,6 +6,7 @@ import shutil
 import threading
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from gate.db import connect
@@ -58,3 +59,70 @@ def test_two_processes_migrating_at_once_apply_each_file_once(empty_db_url: str)
     for t in threads:
         t.join()
     assert sorted(len(r) for r in results) == [0, len(discover())]
+
+
+def test_the_territory_and_review_cleanups_mend_rows_written_before_them(
+    empty_db_url: str, tmp_path: Path
+) -> None:
+    """0101 withdraws open reviews of cameos deleted before deletion did so itself; 0501 puts
+    opt-outs' territories as codes, or everywhere (never fewer places) when a value is not one."""
+    later = {
+        "0101_withdraw_reviews_of_deleted_cameos.sql",
+        "0501_territories.sql",
+        "0601_protected_people_version.sql",
+    }
+    earlier = tmp_path / "earlier"
+    earlier.mkdir()
+    for path in MIGRATIONS_DIR.glob("*.sql"):
+        if path.name not in later:
+            shutil.copy(path, earlier / path.name)
+    migrate(empty_db_url, directory=earlier)
+    with connect(empty_db_url) as c:
+        owner = c.execute("INSERT INTO subjects (id) VALUES (gen_random_uuid()) RETURNING id").fetchone()
+        org = c.execute(
+            "INSERT INTO organisations (id, name) VALUES (gen_random_uuid(), 'o') RETURNING id"
+        ).fetchone()
+        assert owner is not None and org is not None
+        for status in ("deleted", "review"):
+            cameo = c.execute(
+                "INSERT INTO cameos (id, owner_id, status, permission)"
+                " VALUES (gen_random_uuid(), %s, %s, 'only_me') RETURNING id",
+                (owner["id"], status),
+            ).fetchone()
+            assert cameo is not None
+            capture = c.execute(
+                "INSERT INTO enrollment_captures (id, cameo_id, sha256, outcome, checks, model_ids,"
+                " policy_version, elapsed_ms)"
+                " VALUES (gen_random_uuid(), %s, 'x', 'review', '[]', '{}', 'v', 1) RETURNING id",
+                (cameo["id"],),
+            ).fetchone()
+            assert capture is not None
+            c.execute(
+                "INSERT INTO enrollment_reviews (id, cameo_id, capture_id, reason, match_kind, match_ref,"
+                " score) VALUES (gen_random_uuid(), %s, %s, 'protected_person', 'protected_person',"
+                " gen_random_uuid(), 0.9)",
+                (cameo["id"], capture["id"]),
+            )
+        for title, territories in [("codes", ["fr", "DE", "FR"]), ("mixed", ["FR", "Germany"]), ("none", [])]:
+            c.execute(
+                "INSERT INTO optouts (id, organisation_id, title, action, territories, notes)"
+                " VALUES (gen_random_uuid(), %s, %s, 'block', %s, 'filed notes')",
+                (org["id"], title, territories),
+            )
+    migrate(empty_db_url)
+    with connect(empty_db_url) as c:
+        reviews = c.execute(
+            "SELECT c.status, r.resolution FROM enrollment_reviews r"
+            " JOIN cameos c ON c.id = r.cameo_id ORDER BY 1"
+        ).fetchall()
+        assert [(r["status"], r["resolution"]) for r in reviews] == [
+            ("deleted", "withdrawn"),
+            ("review", None),
+        ]
+        rows = {r["title"]: r for r in c.execute("SELECT title, territories, notes FROM optouts").fetchall()}
+        assert rows["codes"]["territories"] == ["DE", "FR"] and rows["codes"]["notes"] == "filed notes"
+        assert rows["mixed"]["territories"] == [] and rows["mixed"]["notes"].startswith("filed notes\n")
+        assert "as filed: FR, Germany" in rows["mixed"]["notes"]
+        assert rows["none"]["territories"] == []
+        with pytest.raises(psycopg.errors.CheckViolation):
+            c.execute("UPDATE optouts SET territories = '{fr}'")

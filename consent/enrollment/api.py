@@ -21,7 +21,7 @@ from consent.enrollment.schemas import (
 )
 from consent.lifecycle import revocation_hooks
 from gate.auth import Allow, Principal
-from gate.media import read_upload
+from gate.media import read_upload, video_type
 from gate.web import Ctx, CurrentPolicy, DbConn
 from perception.lifecycle import models as models_of
 
@@ -110,7 +110,7 @@ def review_queue(
     "/v1/reviews/{review_id}/capture",
     tags=["reviews"],
     response_class=Response,
-    responses={200: {"content": {"video/mp4": {}, "video/webm": {}}}},
+    responses={200: {"content": {"video/mp4": {}, "video/quicktime": {}, "video/webm": {}}}},
 )
 def review_capture(
     review_id: uuid.UUID, conn: DbConn, principal: Admin, policy: CurrentPolicy, ctx: Ctx
@@ -119,10 +119,7 @@ def review_capture(
     data = service.review_capture(
         conn, policy=policy, media=ctx.store, principal=principal, review_id=review_id
     )
-    webm = data.startswith(b"\x1a\x45\xdf\xa3")  # EBML; MP4 and MOV are ISO media files
-    return Response(
-        data, media_type="video/webm" if webm else "video/mp4", headers={"Cache-Control": "no-store"}
-    )
+    return Response(data, media_type=video_type(data), headers={"Cache-Control": "no-store"})
 
 
 @router.post("/v1/reviews/{review_id}/decision", tags=["reviews"])

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from consent.enrollment.checks import ChallengeRow
 from consent.enrollment.service import CameoStatus, ReviewDecision, Verification
 from consent.enrollment.store import CameoRow, CaptureRow
+from gate.schemas import Strict
 
 
 class ChallengeOut(BaseModel):
@@ -116,9 +117,7 @@ class ReviewOut(BaseModel):
     created_at: datetime
 
 
-class ReviewDecisionIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class ReviewDecisionIn(Strict):
     decision: Literal["approve", "reject"]
     note: str = Field(min_length=1, max_length=2000, description="why: kept in the audit log")
 

@@ -435,9 +435,10 @@ def _store_templates(
 
 def _delete_kept_media(conn: Conn, media: ContentStore, cameo_id: uuid.UUID) -> int:
     digests = store.kept_capture_digests(conn, cameo_id)
-    for digest in digests:
-        media.delete(digest)
     store.forget_capture_media(conn, cameo_id)
+    # The store is addressed by content: the same bytes uploaded for another cameo are one file.
+    for digest in set(digests) - store.digests_still_kept(conn, digests):
+        media.delete(digest)
     return len(digests)
 
 
@@ -513,9 +514,11 @@ def review_capture(
     review = store.get_review(conn, review_id)
     if review is None:
         raise NotFound("no such review", code="review_not_found")
-    digest = store.capture_digest(conn, review.capture_id)
-    if digest is None or not media.exists(digest):
-        raise NotFound("the capture was not kept (enrollment.keep_capture)", code="capture_not_kept")
+    if review.resolved_at is not None:  # biometric media is shown only while a decision is due
+        raise Conflict(f"the review was already resolved: {review.resolution}", code="review_resolved")
+    data = _kept_capture(conn, media, review)
+    if data is None:
+        raise NotFound(NOT_KEPT, code="capture_not_kept")
     cameo = store.get_cameo(conn, review.cameo_id)
     assert cameo is not None  # cameo rows are never deleted
     audit.record(
@@ -523,7 +526,18 @@ def review_capture(
         subject_id=cameo.owner_id, target_kind="cameo", target_id=review.cameo_id,
         details={"review_id": str(review.id), "capture_id": str(review.capture_id)},
     )  # fmt: skip
-    return media.get(digest)
+    return data
+
+
+NOT_KEPT = "the capture was not kept (enrollment.keep_capture): reject, and the owner enrolls again"
+
+
+def _kept_capture(conn: Conn, media: ContentStore, review: store.ReviewRow) -> bytes | None:
+    digest = store.capture_digest(conn, review.capture_id)
+    try:
+        return media.get(digest) if digest is not None else None
+    except FileNotFoundError:  # deleted by a transaction not yet committed, or lost
+        return None
 
 
 @dataclass(frozen=True)
@@ -563,19 +577,20 @@ def resolve_review(
         raise Conflict(f"the cameo is {cameo.status}", code="cameo_not_in_review")
     e = policy.policy.enrollment
     if decision == "approve":
-        digest = store.capture_digest(conn, review.capture_id)
-        if digest is None or not media.exists(digest):
-            raise Conflict(
-                "the capture was not kept (enrollment.keep_capture): reject, and the owner enrolls again",
-                code="capture_not_kept",
-            )
-        frames, audio = decode_capture(media.get(digest), policy)
+        data = _kept_capture(conn, media, review)
+        if data is None:
+            raise Conflict(NOT_KEPT, code="capture_not_kept")
+        frames, audio = decode_capture(data, policy)
         obs, crops = observe(models, frames, audio, e)
         if len(obs.embeddings) == 0:  # it had one face when it was verified; a model may differ now
             raise Conflict("no single face was found in the kept capture", code="capture_unusable")
         _store_templates(conn, keyring, models, cameo.id, obs, crops)
     store.set_cameo_status(conn, cameo_id=cameo.id, status=status)
     closed = store.resolve_reviews(conn, cameo.id, resolution=resolution)
+    outbox.enqueue(
+        conn, event="cameo.reviewed", payload={"cameo_id": str(cameo.id), "status": status},
+        subject_id=cameo.owner_id,
+    )  # fmt: skip
     audit.record(
         conn, actor=principal, action="cameos.review", policy_version=policy.version,
         subject_id=cameo.owner_id, target_kind="cameo", target_id=cameo.id,
@@ -584,10 +599,9 @@ def resolve_review(
             "review_ids": [str(i) for i in closed],
         },
     )  # fmt: skip
-    outbox.enqueue(
-        conn, event="cameo.reviewed", payload={"cameo_id": str(cameo.id), "status": status},
-        subject_id=cameo.owner_id,
-    )  # fmt: skip
     if decision == "approve" and e.keep_capture == "until_verified":
-        _delete_kept_media(conn, media, cameo.id)  # last: the files cannot come back if a write failed
+        # As after a capture that passes. The files go before the transaction commits: should the
+        # commit fail, the review stays open without its capture, and approval then answers
+        # capture_not_kept (reject, and the owner enrolls again).
+        _delete_kept_media(conn, media, cameo.id)
     return ReviewDecision(cameo.id, status, decision, closed)

@@ -195,6 +195,15 @@ def kept_capture_digests(conn: Conn, cameo_id: uuid.UUID) -> list[str]:
     return [r["media_digest"] for r in rows]
 
 
+def digests_still_kept(conn: Conn, digests: list[str]) -> set[str]:
+    """Which of `digests` a capture row still refers to."""
+    rows = conn.execute(
+        "SELECT DISTINCT media_digest FROM enrollment_captures WHERE media_digest = ANY(%(digests)s)",
+        {"digests": digests},
+    ).fetchall()
+    return {r["media_digest"] for r in rows}
+
+
 def forget_capture_media(conn: Conn, cameo_id: uuid.UUID) -> int:
     return conn.execute(
         "UPDATE enrollment_captures SET media_digest = NULL"

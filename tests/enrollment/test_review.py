@@ -4,6 +4,7 @@ is held for an admin, who approves it (the cameo is verified from the kept captu
 
 from __future__ import annotations
 
+import threading
 import uuid
 from dataclasses import dataclass
 
@@ -152,9 +153,13 @@ def test_a_rejected_review_lets_the_owner_try_again_and_only_admins_decide(
         {"decision": "approve"},
         {"decision": "approve", "note": ""},
         {"decision": "ok", "note": "x"},
+        {"decision": "reject", "note": "x", "extra": 1},
     ):
         r = real_client.post(decision, headers=admin, json=body)
         assert r.status_code == 422 and r.json()["code"] == "validation_failed", r.text
+    # A NUL character cannot be stored (the note goes to the audit log): 422, and nothing decided.
+    r = real_client.post(decision, headers=admin, json={"decision": "reject", "note": "bad\u0000note"})
+    assert r.status_code == 422 and r.json()["code"] == "invalid_text", r.text
     r = real_client.post(
         f"/v1/reviews/{uuid.uuid4()}/decision", headers=admin, json={"decision": "reject", "note": "x"}
     )
@@ -166,31 +171,53 @@ def test_a_rejected_review_lets_the_owner_try_again_and_only_admins_decide(
     r = real_client.post(decision, headers=admin, json={"decision": "reject", "note": "not the person shown"})
     assert r.status_code == 200 and r.json()["status"] == "rejected", r.text
     assert _queue(real_client, admin) == []
+    # The capture is no longer shown once decided (it stays kept, for an appeal).
+    watched = real_client.get(f"/v1/reviews/{review['id']}/capture", headers=admin)
+    assert watched.status_code == 409 and watched.json()["code"] == "review_resolved"
+    events = real_client.get("/v1/notifications", headers=who.headers).json()
+    assert events[0]["event"] == "cameo.reviewed" and events[0]["payload"]["status"] == "rejected"
     with connect(db_url) as c:
         assert c.execute(
             "SELECT count(*) AS n FROM templates WHERE owner_ref = %s", (who.cameo_id,)
         ).fetchone() == {"n": 0}
+        entries = c.execute(
+            "SELECT details FROM audit_log WHERE action = 'cameos.review' AND target_id = %s", (who.cameo_id,)
+        ).fetchall()
+        assert [(e["details"]["decision"], e["details"]["note"]) for e in entries] == [
+            ("reject", "not the person shown")
+        ]
     # Rejected is not final: the owner asks for a fresh challenge and may try again.
     assert real_client.post(f"/v1/cameos/{who.cameo_id}/challenge", headers=who.headers).status_code == 201
 
 
 def test_a_review_without_its_capture_cannot_be_approved_and_deletion_withdraws_it(
     real_client: TestClient,
+    ctx: AppContext,
     db_url: str,
     held: Held,
 ) -> None:
     who, admin, review = held.owner, held.admin, held.review
+
+    def not_kept() -> None:
+        r = real_client.post(
+            f"/v1/reviews/{review['id']}/decision",
+            headers=admin,
+            json={"decision": "approve", "note": "looks fine"},
+        )
+        assert r.status_code == 409 and r.json()["code"] == "capture_not_kept", r.text
+        watched = real_client.get(f"/v1/reviews/{review['id']}/capture", headers=admin)
+        assert watched.status_code == 404 and watched.json()["code"] == "capture_not_kept"
+        assert _queue(real_client, admin) == [review]
+
+    with connect(db_url) as c:
+        [kept] = c.execute(
+            "SELECT media_digest FROM enrollment_captures WHERE cameo_id = %s", (who.cameo_id,)
+        ).fetchall()
+    assert ctx.store.delete(kept["media_digest"])  # the file lost, its row still naming it
+    not_kept()
     with connect(db_url) as c:  # as under enrollment.keep_capture: never
         c.execute("UPDATE enrollment_captures SET media_digest = NULL WHERE cameo_id = %s", (who.cameo_id,))
-    r = real_client.post(
-        f"/v1/reviews/{review['id']}/decision",
-        headers=admin,
-        json={"decision": "approve", "note": "looks fine"},
-    )
-    assert r.status_code == 409 and r.json()["code"] == "capture_not_kept", r.text
-    watched = real_client.get(f"/v1/reviews/{review['id']}/capture", headers=admin)
-    assert watched.status_code == 404 and watched.json()["code"] == "capture_not_kept"
-    assert _queue(real_client, admin) == [review]
+    not_kept()
     assert real_client.get(f"/v1/cameos/{who.cameo_id}", headers=who.headers).json()["status"] == "review"
 
     # The owner deletes the cameo: nothing is left to review.
@@ -200,3 +227,30 @@ def test_a_review_without_its_capture_cannot_be_approved_and_deletion_withdraws_
         f"/v1/reviews/{review['id']}/decision", headers=admin, json={"decision": "reject", "note": "gone"}
     )
     assert r.status_code == 409 and r.json()["code"] == "review_resolved", r.text
+
+
+def test_two_decisions_at_once_one_wins(real_client: TestClient, db_url: str, held: Held) -> None:
+    """An approval (seconds: it decodes the capture and computes templates) and a rejection sent
+    together: the cameo's row lock orders them, and the second finds the review decided."""
+    decision = f"/v1/reviews/{held.review['id']}/decision"
+    answers: dict[str, int] = {}
+
+    def send(choice: str) -> None:
+        r = real_client.post(decision, headers=held.admin, json={"decision": choice, "note": choice})
+        answers[choice] = r.status_code
+        assert r.status_code in (200, 409) and (r.status_code == 200 or r.json()["code"] == "review_resolved")
+
+    threads = [threading.Thread(target=send, args=(choice,)) for choice in ("approve", "reject")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(answers.values()) == [200, 409], answers
+    winner = next(choice for choice, status in answers.items() if status == 200)
+    status = real_client.get(f"/v1/cameos/{held.owner.cameo_id}", headers=held.owner.headers).json()["status"]
+    assert status == {"approve": "verified", "reject": "rejected"}[winner]
+    with connect(db_url) as c:
+        assert c.execute(
+            "SELECT count(*) AS n FROM audit_log WHERE action = 'cameos.review' AND target_id = %s",
+            (held.owner.cameo_id,),
+        ).fetchone() == {"n": 1}

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from consent import templates
-from gate.db import Conn
+from gate.db import Conn, connect
 from gate.settings import Settings
 from gate.web import AppContext
 from perception.fakes import FakeText
@@ -52,6 +52,27 @@ def test_a_prompt_naming_a_protected_person_is_blocked_however_it_is_spelled(
     assert protected.match_prompt(conn, policy=policy, prompt="a bamboo forest at dawn") == []
     # One letter off a five-letter alias is another name, not a typo.
     assert protected.match_prompt(conn, policy=policy, prompt="a documentary about Osama") == []
+
+
+def test_the_names_follow_every_change_to_the_list_at_the_next_prompt(
+    conn: Conn, make_policy: PolicyMaker, db_url: str
+) -> None:
+    """The process keeps the list's names indexed (migration 0601's version); a change committed
+    by another connection, an alias added or a person removed, shows at the very next prompt."""
+    policy = make_policy()
+    prompt = "a video of Nova Prime singing"
+    assert protected.match_prompt(conn, policy=policy, prompt=prompt) == []
+    with connect(db_url) as other:
+        person = _person(other, make_policy, "Stella Nova", [])
+    assert protected.match_prompt(conn, policy=policy, prompt="stella nova singing")[0].person_id == person.id
+    assert protected.match_prompt(conn, policy=policy, prompt=prompt) == []
+    with connect(db_url) as other:
+        protected.update(other, policy=policy, actor="test", person_id=person.id, aliases=["Nova Prime"])
+    [hit] = protected.match_prompt(conn, policy=policy, prompt=prompt)
+    assert (hit.person_id, hit.phrase) == (person.id, "Nova Prime")
+    with connect(db_url) as other:
+        protected.delete(other, policy=policy, actor="test", person_id=person.id)
+    assert protected.match_prompt(conn, policy=policy, prompt=prompt) == []
 
 
 def test_a_protected_person_may_appear_through_their_own_consented_cameo(
@@ -192,6 +213,7 @@ def test_reference_photos_are_stored_encrypted_and_faces_match_the_right_person(
     conn.execute(
         "UPDATE protected_people SET subject_id = %s WHERE id = %s", (new_subject(conn), ids["Barack Obama"])
     )
+    conn.commit()  # changes to the list are serialised (migration 0601): the API's delete below waits for it
     linked = protected.match_faces(
         conn, keyring=settings.keyring(), embedder_model_id=model_id, embeddings=probe, threshold=threshold
     )

@@ -38,6 +38,7 @@ def test_an_optout_limited_to_territories_binds_only_scans_there(
         assert scan["decision"] == "block" and scan["matches"][0]["optout_id"] == filed.json()["id"], (
             territory
         )
+        assert scan["territory"] == (territory.upper() if territory else None)
 
     # An opt-out without territories applies everywhere.
     file_optout(rh, names=["Nebula Knight"])
