@@ -8,6 +8,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from gate import territories
+
 
 class Strict(BaseModel):
     """Base for request bodies: unknown fields are an error, not silently dropped."""
@@ -15,10 +17,10 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-# A territory: an ISO 3166-1 alpha-2 code, any case in, upper case out ("fr" -> "FR"). The shape
-# is checked, not the list of assigned codes (no offline registry of them is pinned here).
-TERRITORY_PATTERN = r"^[A-Za-z]{2}$"
-Territory = Annotated[str, Field(pattern=TERRITORY_PATTERN, examples=["US"]), AfterValidator(str.upper)]
+# A territory: an assigned ISO 3166-1 alpha-2 code, any case in, upper case out ("fr" -> "FR").
+Territory = Annotated[
+    str, Field(pattern=r"^[A-Za-z]{2}$", examples=["US"]), AfterValidator(territories.territory)
+]
 
 
 class Health(BaseModel):

@@ -232,17 +232,23 @@ class _NameCache:
 
     def get(self, conn: Conn) -> _Names:
         version = store.people_version(conn)
+        if version is None:  # no version to trust (its row was deleted by hand): read every time
+            return self._read(conn, uuid.UUID(int=0))
         names = self._names
         if names is not None and names.version == version:
             return names
         with self._lock:  # one thread re-reads; the others then find its result
             if self._names is None or self._names.version != version:
-                people = store.people_names(conn)
-                index: PhraseIndex[uuid.UUID] = PhraseIndex()
-                for person in people:
-                    index.set(person.id, [person.name, *person.aliases])
-                self._names = _Names(version, {p.id: p for p in people}, index)
+                self._names = self._read(conn, version)
             return self._names
+
+    @staticmethod
+    def _read(conn: Conn, version: uuid.UUID) -> _Names:
+        people = store.people_names(conn)
+        index: PhraseIndex[uuid.UUID] = PhraseIndex()
+        for person in people:
+            index.set(person.id, [person.name, *person.aliases])
+        return _Names(version, {p.id: p for p in people}, index)
 
 
 _names = _NameCache()

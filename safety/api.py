@@ -11,10 +11,10 @@ from fastapi import APIRouter, Depends, File, Form, UploadFile
 from pydantic import ValidationError
 
 from consent import service as consent_service
+from gate import territories
 from gate.auth import Allow, Principal
 from gate.errors import ValidationFailed
 from gate.media import read_upload
-from gate.schemas import TERRITORY_PATTERN
 from gate.web import Ctx, CurrentPolicy, DbConn
 from perception.lifecycle import models as get_models
 from policies.service import ActivePolicy
@@ -193,8 +193,7 @@ def scan_media(
     consent_token: Annotated[str | None, Form(max_length=4000)] = None,
     requester: Annotated[uuid.UUID | None, Form()] = None,
     territory: Annotated[
-        str | None,
-        Form(pattern=TERRITORY_PATTERN, description="where the media will be shown (ISO 3166-1 alpha-2)"),
+        str | None, Form(max_length=2, description="where the media will be shown (ISO 3166-1 alpha-2)")
     ] = None,
 ) -> ScanOut:
     """An image or a video: IP matches per frame, and faces/voices of verified cameos or protected
@@ -202,12 +201,16 @@ def scan_media(
     data = read_upload(
         file, max(policy.policy.uploads.max_image_bytes, policy.policy.uploads.max_video_bytes)
     )
+    try:
+        shown_in = territories.territory(territory) if territory else None
+    except ValueError as exc:
+        raise ValidationFailed(str(exc), code="validation_failed") from exc
     frames, audio = service.decode_scan_media(data, policy=policy)
     covered = consented_cameos(conn, ctx, consent_token, requester)
     scan = service.scan_media(
         conn, policy=policy, models=get_models(ctx), indexes=indexes(ctx), keyring=ctx.settings.keyring(),
         frames=frames, audio=audio, consented_cameo_ids=covered,
-        territory=territory.upper() if territory else None,
+        territory=shown_in,
     )  # fmt: skip
     return ScanOut(**scan.to_dict())
 

@@ -105,6 +105,9 @@ def find_phrase(text_norm: str, phrase: str) -> PhraseMatch | None:
     return best
 
 
+RUN_CAP = 8
+
+
 def _pieces(phrase: str) -> set[str]:
     """The phrase's letters (spaces removed, as find_phrase compares them) cut into k + 1 nearly
     equal runs, k being the typos it may carry."""
@@ -113,7 +116,8 @@ def _pieces(phrase: str) -> set[str]:
         return set()
     parts = allowed_typos(len(target)) + 1
     bounds = [round(i * len(target) / parts) for i in range(parts + 1)]
-    return {target[a:b] for a, b in itertools.pairwise(bounds)}
+    # A run's first RUN_CAP letters are as intact as the run: capping keeps few lengths to look up.
+    return {target[a:b][:RUN_CAP] for a, b in itertools.pairwise(bounds)}
 
 
 class PhraseIndex(Generic[K]):
@@ -158,7 +162,7 @@ class PhraseIndex(Generic[K]):
 
     def find(self, text_norm: str) -> dict[K, list[PhraseMatch]]:
         """Per key with any, its phrases' matches in `text_norm` (normalised), in phrase order."""
-        letters = text_norm.replace(" ", "")
+        letters = "".join(text_norm.split())  # as find_phrase joins a window's words
         tried: set[tuple[K, str]] = set()
         for n in self._lengths:
             for i in range(len(letters) - n + 1):

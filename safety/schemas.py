@@ -4,21 +4,22 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
 from gate.schemas import Strict, Territory
 
-Name = Field(min_length=1, max_length=200)
+# A name, alias or keyword: bounded, as each is matched against every prompt.
+Name = Annotated[str, Field(max_length=200)]
 
 
 class OptOutCreate(Strict):
     """The `metadata` part of POST /v1/optouts (reference media come as `files` parts)."""
 
     title: str = Field(min_length=1, max_length=200)
-    names: list[str] = Field(default_factory=list, max_length=200)
-    keywords: list[str] = Field(default_factory=list, max_length=200)
+    names: list[Name] = Field(default_factory=list, max_length=200)
+    keywords: list[Name] = Field(default_factory=list, max_length=200)
     description: str = Field("", max_length=2000)
     action: Literal["block", "flag"] = "block"
     territories: list[Territory] = Field(
@@ -29,8 +30,8 @@ class OptOutCreate(Strict):
 
 class OptOutUpdate(Strict):
     title: str | None = Field(None, min_length=1, max_length=200)
-    names: list[str] | None = Field(None, max_length=200)
-    keywords: list[str] | None = Field(None, max_length=200)
+    names: list[Name] | None = Field(None, max_length=200)
+    keywords: list[Name] | None = Field(None, max_length=200)
     description: str | None = Field(None, max_length=2000)
     action: Literal["block", "flag"] | None = None
     territories: list[Territory] | None = Field(None, max_length=300)

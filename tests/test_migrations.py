@@ -103,7 +103,11 @@ def test_the_territory_and_review_cleanups_mend_rows_written_before_them(
                 " gen_random_uuid(), 0.9)",
                 (cameo["id"], capture["id"]),
             )
-        for title, territories in [("codes", ["fr", "DE", "FR"]), ("mixed", ["FR", "Germany"]), ("none", [])]:
+        filed = [
+            ("codes", ["fr", "DE", "FR"]), ("reserved", ["uk", "EL"]), ("mixed", ["FR", "Germany"]),
+            ("group", ["EU"]), ("null", ["FR", None]), ("none", []),
+        ]  # fmt: skip
+        for title, territories in filed:
             c.execute(
                 "INSERT INTO optouts (id, organisation_id, title, action, territories, notes)"
                 " VALUES (gen_random_uuid(), %s, %s, 'block', %s, 'filed notes')",
@@ -124,5 +128,8 @@ def test_the_territory_and_review_cleanups_mend_rows_written_before_them(
         assert rows["mixed"]["territories"] == [] and rows["mixed"]["notes"].startswith("filed notes\n")
         assert "as filed: FR, Germany" in rows["mixed"]["notes"]
         assert rows["none"]["territories"] == []
+        assert rows["reserved"]["territories"] == ["GB", "GR"]  # the codes assigned for them
+        for title in ("group", "null"):  # not countries: everywhere, as filed kept
+            assert rows[title]["territories"] == [] and "as filed:" in rows[title]["notes"], title
         with pytest.raises(psycopg.errors.CheckViolation):
             c.execute("UPDATE optouts SET territories = '{fr}'")

@@ -124,9 +124,10 @@ def test_a_request_head_over_16_kib_is_refused_with_431_and_others_are_served(
                 e.get("request_id") == problem["request_id"] and e.get("status") == 431 for e in logged
             )
 
-        # One header of 20 KB in one write; then a head that never ends, sent 1 KB at a time (17
-        # KB: bytes still arriving after the server closed would make its kernel reset the
-        # connection, which can drop the 431 before it is read); then a request line alone over
+        # One header of 20 KB in one write; then a head that never ends, sent 1 KB at a time and
+        # no further than the header that crosses the bound (the 17th: 34 + 16 x 1007 < 16384):
+        # bytes still arriving after the server closed would make its kernel reset the
+        # connection, which can drop the 431 before it is read; then a request line alone over
         # the bound.
         refused(
             _exchange(port, b"GET /healthz HTTP/1.1\r\nHost: t\r\nX-Big: " + b"a" * 20_000 + b"\r\n\r\n"),

@@ -436,8 +436,7 @@ def _store_templates(
 def _delete_kept_media(conn: Conn, media: ContentStore, cameo_id: uuid.UUID) -> int:
     digests = store.kept_capture_digests(conn, cameo_id)
     store.forget_capture_media(conn, cameo_id)
-    # The store is addressed by content: the same bytes uploaded for another cameo are one file.
-    for digest in set(digests) - store.digests_still_kept(conn, digests):
+    for digest in set(digests) - store.digests_in_use(conn, digests):  # bytes others keep too stay
         media.delete(digest)
     return len(digests)
 

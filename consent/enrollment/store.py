@@ -195,13 +195,21 @@ def kept_capture_digests(conn: Conn, cameo_id: uuid.UUID) -> list[str]:
     return [r["media_digest"] for r in rows]
 
 
-def digests_still_kept(conn: Conn, digests: list[str]) -> set[str]:
-    """Which of `digests` a capture row still refers to."""
+def digests_in_use(conn: Conn, digests: list[str]) -> set[str]:
+    """Which of `digests` a row still names: the content store is addressed by hash, so the same
+    bytes kept for a capture, an opt-out reference, a generation's input or a clip are one file.
+    (Every table naming content-store files is here; a new one belongs here too.)"""
     rows = conn.execute(
-        "SELECT DISTINCT media_digest FROM enrollment_captures WHERE media_digest = ANY(%(digests)s)",
-        {"digests": digests},
+        """
+        SELECT media_digest AS d FROM enrollment_captures WHERE media_digest = ANY(%(d)s)
+        UNION SELECT sha256 FROM optout_references WHERE sha256 = ANY(%(d)s)
+        UNION SELECT input_sha256 FROM generation_jobs WHERE input_sha256 = ANY(%(d)s)
+        UNION SELECT media_sha256 FROM clips WHERE media_sha256 = ANY(%(d)s)
+        UNION SELECT signed_sha256 FROM provenance_manifests WHERE signed_sha256 = ANY(%(d)s)
+        """,
+        {"d": digests},
     ).fetchall()
-    return {r["media_digest"] for r in rows}
+    return {r["d"] for r in rows}
 
 
 def forget_capture_media(conn: Conn, cameo_id: uuid.UUID) -> int:
