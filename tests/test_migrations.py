@@ -9,6 +9,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from gate import territories
 from gate.db import connect
 from gate.migrate import MIGRATIONS_DIR, MigrationError, discover, migrate
 
@@ -133,3 +134,11 @@ def test_the_territory_and_review_cleanups_mend_rows_written_before_them(
             assert rows[title]["territories"] == [] and "as filed:" in rows[title]["notes"], title
         with pytest.raises(psycopg.errors.CheckViolation):
             c.execute("UPDATE optouts SET territories = '{fr}'")
+
+
+def test_the_territory_migration_knows_the_same_codes_as_the_service() -> None:
+    """0501 carries its own copy of the assigned codes (a migration cannot import the service's):
+    the two lists must be the same 249."""
+    sql = (MIGRATIONS_DIR / "0501_territories.sql").read_text()
+    listed = sql.split("regexp_split_to_table('", 1)[1].split("'", 1)[0].split()
+    assert len(listed) == len(set(listed)) == 249 and set(listed) == territories.ASSIGNED
