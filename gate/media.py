@@ -83,6 +83,9 @@ def read_upload(upload: UploadFile, max_bytes: int) -> bytes:
     return bytes(buf)
 
 
+EBML = b"\x1a\x45\xdf\xa3"  # the magic of Matroska and WebM files
+
+
 def sniff(data: bytes) -> str:
     """'image' or 'video' from the leading bytes; 415 for anything else."""
     head = data[:16]
@@ -90,16 +93,14 @@ def sniff(data: bytes) -> str:
         return "image"
     if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
         return "image"
-    if head[4:8] in (b"ftyp", b"moov", b"mdat", b"wide", b"free", b"skip") or head.startswith(
-        b"\x1a\x45\xdf\xa3"
-    ):
+    if head[4:8] in (b"ftyp", b"moov", b"mdat", b"wide", b"free", b"skip") or head.startswith(EBML):
         return "video"
     raise UnsupportedMedia("the upload is not an image (JPEG, PNG, WebP) or video (MP4, MOV, WebM)")
 
 
 def video_type(data: bytes) -> str:
     """The media type of a video `sniff` accepted: WebM (EBML), QuickTime, or else MP4."""
-    if data.startswith(b"\x1a\x45\xdf\xa3"):
+    if data.startswith(EBML):
         return "video/webm"
     return "video/quicktime" if data[8:12] == b"qt  " else "video/mp4"
 

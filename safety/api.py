@@ -198,13 +198,13 @@ def scan_media(
 ) -> ScanOut:
     """An image or a video: IP matches per frame, and faces/voices of verified cameos or protected
     people with whether the consent token covers them."""
-    data = read_upload(
-        file, max(policy.policy.uploads.max_image_bytes, policy.policy.uploads.max_video_bytes)
-    )
-    try:
+    try:  # the form field cannot carry gate.schemas.Territory's check: the same function, here
         shown_in = territories.territory(territory) if territory else None
     except ValueError as exc:
         raise ValidationFailed(str(exc), code="validation_failed") from exc
+    data = read_upload(
+        file, max(policy.policy.uploads.max_image_bytes, policy.policy.uploads.max_video_bytes)
+    )
     frames, audio = service.decode_scan_media(data, policy=policy)
     covered = consented_cameos(conn, ctx, consent_token, requester)
     scan = service.scan_media(

@@ -510,9 +510,7 @@ def review_capture(
 ) -> bytes:
     """The capture a review is about, for the reviewer to watch. Biometric media leaves the
     service here, so every viewing is audited."""
-    review = store.get_review(conn, review_id)
-    if review is None:
-        raise NotFound("no such review", code="review_not_found")
+    review = _review(conn, review_id)
     if review.resolved_at is not None:  # biometric media is shown only while a decision is due
         raise Conflict(f"the review was already resolved: {review.resolution}", code="review_resolved")
     data = _kept_capture(conn, media, review)
@@ -526,6 +524,13 @@ def review_capture(
         details={"review_id": str(review.id), "capture_id": str(review.capture_id)},
     )  # fmt: skip
     return data
+
+
+def _review(conn: Conn, review_id: uuid.UUID) -> store.ReviewRow:
+    review = store.get_review(conn, review_id)
+    if review is None:
+        raise NotFound("no such review", code="review_not_found")
+    return review
 
 
 NOT_KEPT = "the capture was not kept (enrollment.keep_capture): reject, and the owner enrolls again"
@@ -564,10 +569,7 @@ def resolve_review(
     may try again with a fresh challenge. Audited with the reviewer's note; the owner is notified
     (`cameo.reviewed`)."""
     status, resolution = REVIEW_OUTCOMES[decision]
-    found = store.get_review(conn, review_id)
-    if found is None:
-        raise NotFound("no such review", code="review_not_found")
-    cameo = store.get_cameo(conn, found.cameo_id, for_update=True)
+    cameo = store.get_cameo(conn, _review(conn, review_id).cameo_id, for_update=True)
     review = store.get_review(conn, review_id)  # again under the cameo's lock: one decision wins
     assert cameo is not None and review is not None  # rows are never deleted
     if review.resolved_at is not None:
